@@ -1,0 +1,9 @@
+/* embed - not built yet: its issue will replace this stub. */
+#include <stdio.h>
+
+int
+main(void)
+{
+	fprintf(stderr, "usage: embed ...\nembed: not implemented yet\n");
+	return 2;
+}

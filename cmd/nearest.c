@@ -1,0 +1,9 @@
+/* nearest - not built yet: its issue will replace this stub. */
+#include <stdio.h>
+
+int
+main(void)
+{
+	fprintf(stderr, "usage: nearest ...\nnearest: not implemented yet\n");
+	return 2;
+}

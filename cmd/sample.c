@@ -1,0 +1,9 @@
+/* sample - not built yet: its issue will replace this stub. */
+#include <stdio.h>
+
+int
+main(void)
+{
+	fprintf(stderr, "usage: sample ...\nsample: not implemented yet\n");
+	return 2;
+}

@@ -1,0 +1,9 @@
+/* tok - not built yet: its issue will replace this stub. */
+#include <stdio.h>
+
+int
+main(void)
+{
+	fprintf(stderr, "usage: tok ...\ntok: not implemented yet\n");
+	return 2;
+}
