@@ -284,6 +284,29 @@ void qkv_model_close(qkv_model *m);
 
 /* ==== nn ===================================================================== */
 
+/* Kernels shared by the models (nn.c).  Row-major flat float arrays; shapes
+ * are given as (rows, cols).  None allocates. */
+void nn_set_threads(int n);		/* OpenBLAS threads */
+int nn_get_threads(void);
+/* C (M,N) = alpha op(A) (M,K) op(B) (K,N) + beta C; trans: 0 no, 1 yes.
+ * The one wrapper over cblas_sgemm: every matrix product goes here. */
+void nn_sgemm(int transa, int transb, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+    int ldc);
+/* out (N,OC) = inp (N,C) w^T + b; w (OC,C) as PyTorch Linear; b may be NULL */
+void nn_linear(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC);
+/* out (N,OC) = inp (N,C) w + b; w (C,OC) as GPT-2 Conv1D; b may be NULL */
+void nn_conv1d(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC);
+/* out (N,C) = LayerNorm(inp) * w + b over C; out may equal inp */
+void nn_layernorm(float *out, const float *inp, const float *w,
+    const float *b, int N, int C, float eps);
+void nn_gelu_erf(float *x, size_t n);	/* exact, in place */
+void nn_gelu_tanh(float *x, size_t n);	/* tanh approximation, in place */
+void nn_softmax(float *x, int rows, int n);	/* each row, in place */
+void nn_add(float *x, const float *y, size_t n);	/* x += y */
+
 /* ==== rng ==================================================================== */
 
 /* ==== tokenizer ============================================================== */
