@@ -229,6 +229,25 @@ fail:
 	return NULL;
 }
 
+qkv_npy *
+qkv_npy_parse(const void *buf, size_t len, const char *name, qkv_err *e)
+{
+	qkv_npy *n;
+
+	if ((n = qkv_calloc(1, sizeof *n, e)) == NULL)
+		return NULL;
+	if ((n->name = strdup(name)) == NULL) {
+		free(n);
+		qkv_errf(e, "out of memory");
+		return NULL;
+	}
+	if (npy_parse(n, buf, len, e) == NULL) {
+		qkv_npy_close(n);
+		return NULL;
+	}
+	return n;
+}
+
 const qkv_tensor *
 qkv_npy_tensor(const qkv_npy *n)
 {

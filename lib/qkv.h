@@ -234,6 +234,9 @@ void qkv_twriter_free(qkv_twriter *w);
 /* Map a .npy file (version 1-3, little-endian numeric dtypes, C order). */
 typedef struct qkv_npy qkv_npy;
 qkv_npy *qkv_npy_open(const char *path, qkv_err *e);
+/* The same over memory the caller keeps alive (fuzzing, tests). */
+qkv_npy *qkv_npy_parse(const void *buf, size_t len, const char *name,
+    qkv_err *e);
 const qkv_tensor *qkv_npy_tensor(const qkv_npy *n);
 void qkv_npy_close(qkv_npy *n);
 /* Write a header for a C-order array, then the caller writes the data. */
