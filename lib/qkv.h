@@ -309,12 +309,89 @@ void nn_gelu_erf(float *x, size_t n);	/* exact, in place */
 void nn_gelu_tanh(float *x, size_t n);	/* tanh approximation, in place */
 void nn_softmax(float *x, int rows, int n);	/* each row, in place */
 void nn_add(float *x, const float *y, size_t n);	/* x += y */
+/* Vectorised versions (AVX-512 / AVX2 / baseline chosen at load time) for
+ * the hot loops of the encoders: exp within 2 ulp; GELU within 1e-6 of the
+ * exact value, like PyTorch's own vectorised GELU. */
+void nn_exp_fast(float *x, size_t n);		/* in place */
+void nn_gelu_erf_fast(float *x, size_t n);	/* exact-erf GELU, in place */
+void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
+/* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
+void nn_l2_normalize(float *x, int rows, int n, float eps);
 
 /* ==== rng ==================================================================== */
 
 /* ==== tokenizer ============================================================== */
 
 /* ==== bert =================================================================== */
+
+/* BERT-family encoders (bert.c).  Loads Hugging Face checkpoints
+ * (BertModel, BertForPreTraining, BertForMaskedLM, ... with or without the
+ * "bert." prefix, LayerNorm gamma/beta, sentence-transformers layouts) in
+ * F32, F16, BF16 or F64: aligned F32 weights are used in place from the
+ * mapping, others are converted to f32 once at load.  Computes in f32,
+ * every product through nn_sgemm.
+ *
+ * Batches are packed: n sequences of len[i] tokens lie one after another
+ * in ids (and types, and the (N,H) hidden states, N = sum of len), with no
+ * padding.  A bert is not safe for use by two threads at once (it owns its
+ * workspace). */
+enum { BERT_GELU, BERT_GELU_TANH, BERT_RELU };
+typedef struct bert_config {
+	int vocab, hidden, layers, heads, intermediate;
+	int max_positions, type_vocab, pad_id;
+	int act;			/* BERT_GELU (exact erf), ... */
+	float eps;			/* LayerNorm epsilon */
+} bert_config;
+
+typedef struct bert bert;
+/* m must outlive the bert.  Errors name the model and the tensor:
+ * unknown architectures, missing tensors, shape mismatches. */
+bert *bert_load(qkv_model *m, qkv_err *e);
+void bert_free(bert *b);
+const bert_config *bert_cfg(const bert *b);
+/* The model holding the weights and config (m, or the sentence-transformers
+ * Transformer module's directory when weights live there). */
+qkv_model *bert_model(bert *b);
+/* A weight by canonical name, as f32, shape checked: the Hugging Face name
+ * without the model's prefix ("bert." or none) and with LayerNorm.weight /
+ * .bias for .gamma / .beta: "embeddings.word_embeddings.weight",
+ * "encoder.layer.0.output.dense.bias", "pooler.dense.weight", and heads
+ * outside the prefix such as "cls.predictions.bias".  cols is 0 for a 1-D
+ * tensor.  Converted once and owned by b; NULL with an error naming the
+ * tensor if missing or of another shape. */
+const float *bert_weight(bert *b, const char *name, int64_t rows,
+    int64_t cols, qkv_err *e);
+/* Check ids (0 <= id < vocab), types (NULL: all 0) and lengths (1 to
+ * max_positions): the error names the sequence (from 1) and token. */
+int bert_check_ids(const bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, qkv_err *e);
+/* hidden (N,H) = the last hidden states (after the last LayerNorm) of every
+ * token.  types may be NULL. */
+int bert_encode(bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, float *hidden, qkv_err *e);
+/* pooled (n,H) = tanh(W_pool h[CLS] + b_pool); error if no pooler. */
+int bert_pooler(bert *b, const float *hidden, const int *len, int n,
+    float *pooled, qkv_err *e);
+
+/* Pooling modes: sentence-transformers' plus the pooler and none (the
+ * per-token vectors). */
+enum {
+	BERT_POOL_CLS, BERT_POOL_MEAN, BERT_POOL_MAX, BERT_POOL_MEAN_SQRT,
+	BERT_POOL_WEIGHTED_MEAN, BERT_POOL_LAST, BERT_POOL_POOLER,
+	BERT_POOL_NONE
+};
+int bert_pool_parse(const char *name);	/* -1 if unknown */
+const char *bert_pool_name(int mode);
+/* out (n,H): one vector per sequence from hidden (N,H); not for NONE. */
+int bert_pool(bert *b, int mode, const float *hidden, const int *len, int n,
+    float *out, qkv_err *e);
+/* sentence-transformers defaults (modules.json, the Pooling module's
+ * config.json, Normalize, sentence_bert_config.json's max_seq_length):
+ * returns 1 when found, 0 when m is not a sentence-transformers model
+ * (then cls, no normalisation, *maxlen 0), -1 on error (a module embed
+ * cannot apply, such as Dense, or several pooling modes at once). */
+int bert_st_defaults(qkv_model *m, int *pool, int *normalize, int *maxlen,
+    qkv_err *e);
 
 /* ==== gpt2 =================================================================== */
 
