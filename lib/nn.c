@@ -152,19 +152,38 @@ nn_add(float *x, const float *y, size_t n)
  * 5 ns here); a BERT-base batch of 32 x 128 tokens needs 150 million GELUs
  * and 75 million softmax exponentials, seconds at that rate.  These work
  * on blocks of NN_BLK floats with fixed trip counts, so the compiler
- * vectorises them even at -O2, and target_clones builds AVX-512, AVX2+FMA
- * and baseline versions chosen at load time.  Accuracy: exp within 2 ulp,
+ * vectorises them even at -O2, in AVX-512, AVX2+FMA and baseline
+ * versions chosen at run time.  Accuracy: exp within 2 ulp,
  * erf within 4e-7 absolute, the same order as PyTorch's own vectorised GELU
  * (3.5e-7 from the exact value here).
  */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define NN_CLONES __attribute__((target_clones("arch=x86-64-v4", \
-    "arch=x86-64-v3", "default")))
-#else
-#define NN_CLONES
-#endif
 #define NN_BLK 16
 
+/* Each public kernel is one always-inline body compiled three times, for
+ * AVX-512, AVX2+FMA and the baseline, and picked by the CPU at each call
+ * (a load and a test).  (target_clones would say this in one line, but
+ * clang 14 does not export its dispatcher to other files.) */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NN_DISPATCH(name, params, args)					\
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))	\
+static void name##_v4 params { name##_body args; }			\
+__attribute__((target("avx2,fma")))					\
+static void name##_v3 params { name##_body args; }			\
+void name params							\
+{									\
+	if (__builtin_cpu_supports("avx512f") &&			\
+	    __builtin_cpu_supports("avx512bw"))				\
+		name##_v4 args;						\
+	else if (__builtin_cpu_supports("avx2") &&			\
+	    __builtin_cpu_supports("fma"))				\
+		name##_v3 args;						\
+	else								\
+		name##_body args;					\
+}
+#else
+#define NN_DISPATCH(name, params, args)					\
+void name params { name##_body args; }
+#endif
 /* exp of one block in place: e^x = 2^n e^r, n = round(x / ln 2), |r| <=
  * ln2 / 2, e^r by a degree-6 polynomial fitted for relative error (model
  * error 2e-9), 2^n built in the exponent bits.  Inputs are clamped so n
@@ -260,23 +279,25 @@ gelu_erf_block(float *x)
 	}								\
 } while (0)
 
-NN_CLONES void
-nn_exp_fast(float *x, size_t n)
+static inline __attribute__((always_inline)) void
+nn_exp_fast_body(float *x, size_t n)
 {
 	NN_BLOCKS(x, n, exp_block);
 }
+NN_DISPATCH(nn_exp_fast, (float *x, size_t n), (x, n))
 
-NN_CLONES void
-nn_gelu_erf_fast(float *x, size_t n)
+static inline __attribute__((always_inline)) void
+nn_gelu_erf_fast_body(float *x, size_t n)
 {
 	NN_BLOCKS(x, n, gelu_erf_block);
 }
+NN_DISPATCH(nn_gelu_erf_fast, (float *x, size_t n), (x, n))
 
 /* Softmax of each row of x (rows,n) in place, with the vectorised exp.
  * Maximum and sum are kept in NN_BLK lanes so those loops vectorise too
  * (a single float accumulator would need -ffast-math). */
-NN_CLONES void
-nn_softmax_fast(float *x, int rows, int n)
+static inline __attribute__((always_inline)) void
+nn_softmax_fast_body(float *x, int rows, int n)
 {
 	for (int r = 0; r < rows; r++) {
 		float *p = x + (size_t)r * n;
@@ -318,6 +339,8 @@ nn_softmax_fast(float *x, int rows, int n)
 			p[i] *= inv;
 	}
 }
+
+NN_DISPATCH(nn_softmax_fast, (float *x, int rows, int n), (x, rows, n))
 
 /* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
 void
