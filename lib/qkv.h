@@ -286,6 +286,44 @@ void qkv_model_close(qkv_model *m);
 
 /* ==== rng ==================================================================== */
 
+/* Keyed streams for reproducible parallel work: Philox4x32-10 (Random123),
+ * counter = (item, purpose, block), key = seed.  The numbers of one
+ * (seed, item, purpose) depend on nothing else, so sharded or parallel runs
+ * draw exactly what one sequential run draws.  Never shared between
+ * threads; a qkv_rng is a few words on the stack. */
+typedef struct qkv_rng {
+	uint32_t key[2], ctr[4], out[4];
+	int avail;
+} qkv_rng;
+/* One Philox4x32-10 block (for tests against the published answers). */
+void qkv_philox4x32(const uint32_t ctr[4], const uint32_t key[2],
+    uint32_t out[4]);
+void qkv_rng_init(qkv_rng *r, uint64_t seed, uint64_t item, uint32_t purpose);
+uint32_t qkv_rng_u32(qkv_rng *r);
+uint64_t qkv_rng_u64(qkv_rng *r);
+double qkv_rng_uniform(qkv_rng *r);		/* [0, 1), 53 bits */
+uint64_t qkv_rng_below(qkv_rng *r, uint64_t n);	/* [0, n) unbiased; 0 if n <= 1 */
+
+/* CPython's random.Random: MT19937 seeded as random.Random(seed) is for an
+ * int seed, with random(), getrandbits(), randint() and shuffle() drawing
+ * exactly what CPython 3 draws (_randbelow by getrandbits and rejection). */
+typedef struct qkv_mt {
+	uint32_t mt[624];
+	int mti;
+} qkv_mt;
+void qkv_mt_seed(qkv_mt *m, int64_t seed);	/* random.Random(seed) */
+/* A seed given as n 32-bit words of abs(seed), least significant first
+ * (any Python int); n == 0 is seed 0. */
+void qkv_mt_seed_words(qkv_mt *m, const uint32_t *key, size_t n);
+uint32_t qkv_mt_u32(qkv_mt *m);			/* genrand_uint32 */
+double qkv_mt_random(qkv_mt *m);		/* random() */
+uint64_t qkv_mt_getrandbits(qkv_mt *m, int k);	/* 0 < k <= 64 */
+uint64_t qkv_mt_below(qkv_mt *m, uint64_t n);	/* _randbelow(n), n > 0 */
+/* randint(a, b), a <= b, b - a + 1 < 2^64. */
+int64_t qkv_mt_randint(qkv_mt *m, int64_t a, int64_t b);
+/* shuffle(x) over n elements of size bytes. */
+void qkv_mt_shuffle(qkv_mt *m, void *base, size_t n, size_t size);
+
 /* ==== tokenizer ============================================================== */
 
 /* ==== bert =================================================================== */
