@@ -294,6 +294,48 @@ void qkv_model_close(qkv_model *m);
 
 /* ==== knn ==================================================================== */
 
+/* Exact k-nearest-neighbour search by blocked sgemm and a heap per query.
+ * Metrics: cos (cosine similarity; a zero vector scores 0 against all) and
+ * dot (inner product), higher is better; l2 (Euclidean distance), lower is
+ * better.  Hits come best first, ties to the lower row; scores are exact
+ * (computed again in double for the hits). */
+enum knn_metric { KNN_COS = 0, KNN_DOT = 1, KNN_L2 = 2 };
+int knn_metric_parse(const char *name);		/* -1 if unknown */
+
+typedef struct knn_hit {
+	int64_t row;		/* from 0, in the order rows were given */
+	float score;
+} knn_hit;
+
+/* Top k of each query q (nq,dim) among the n rows x (n,dim): hits (nq,k);
+ * returns the number of hits per query, min(k, n), or -1. */
+int knn_topk(const float *x, int64_t n, const float *q, int nq, int dim,
+    int metric, int k, knn_hit *hits, qkv_err *e);
+
+/* The same over rows given piece by piece (streams, several files):
+ * knn_begin, then knn_rows / knn_row in row order, then knn_end.  q must
+ * stay valid until knn_end.  Memory: O(nq*k*dim) plus a block of rows. */
+typedef struct knn knn;
+knn *knn_begin(const float *q, int nq, int dim, int metric, int k,
+    qkv_err *e);
+/* n rows of f32 (n,dim), read in place (a mapping is fine). */
+int knn_rows(knn *s, const float *x, size_t n, qkv_err *e);
+/* One row of any float dtype, with its text (text NULL: none). */
+int knn_row(knn *s, const void *v, int dtype, const char *text, size_t tlen,
+    qkv_err *e);
+/* Finish: hits (nq,k) as knn_topk; returns hits per query or -1. */
+int knn_end(knn *s, knn_hit *hits, qkv_err *e);
+/* After knn_end: the text given with a hit's row (not NUL-terminated), or
+ * NULL if it had none.  Valid until knn_free. */
+const char *knn_text(const knn *s, int64_t row, size_t *len);
+void knn_free(knn *s);
+
+/* Queries per batch that keep a search near 256 MB. */
+int knn_batch_size(int dim, int k);
+/* A line of dim numbers separated by blanks (a text vector) into v. */
+int knn_parse_vec(const char *line, size_t len, float *v, int dim,
+    qkv_err *e);
+
 /* ==== pretrain =============================================================== */
 
 #endif
