@@ -234,6 +234,9 @@ void qkv_twriter_free(qkv_twriter *w);
 /* Map a .npy file (version 1-3, little-endian numeric dtypes, C order). */
 typedef struct qkv_npy qkv_npy;
 qkv_npy *qkv_npy_open(const char *path, qkv_err *e);
+/* The same over memory the caller keeps alive (fuzzing, tests). */
+qkv_npy *qkv_npy_parse(const void *buf, size_t len, const char *name,
+    qkv_err *e);
 const qkv_tensor *qkv_npy_tensor(const qkv_npy *n);
 void qkv_npy_close(qkv_npy *n);
 /* Write a header for a C-order array, then the caller writes the data. */
@@ -283,6 +286,29 @@ const qkv_tensor *qkv_model_tensor(const qkv_model *m, const char *name);
 void qkv_model_close(qkv_model *m);
 
 /* ==== nn ===================================================================== */
+
+/* Kernels shared by the models (nn.c).  Row-major flat float arrays; shapes
+ * are given as (rows, cols).  None allocates. */
+void nn_set_threads(int n);		/* OpenBLAS threads */
+int nn_get_threads(void);
+/* C (M,N) = alpha op(A) (M,K) op(B) (K,N) + beta C; trans: 0 no, 1 yes.
+ * The one wrapper over cblas_sgemm: every matrix product goes here. */
+void nn_sgemm(int transa, int transb, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+    int ldc);
+/* out (N,OC) = inp (N,C) w^T + b; w (OC,C) as PyTorch Linear; b may be NULL */
+void nn_linear(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC);
+/* out (N,OC) = inp (N,C) w + b; w (C,OC) as GPT-2 Conv1D; b may be NULL */
+void nn_conv1d(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC);
+/* out (N,C) = LayerNorm(inp) * w + b over C; out may equal inp */
+void nn_layernorm(float *out, const float *inp, const float *w,
+    const float *b, int N, int C, float eps);
+void nn_gelu_erf(float *x, size_t n);	/* exact, in place */
+void nn_gelu_tanh(float *x, size_t n);	/* tanh approximation, in place */
+void nn_softmax(float *x, int rows, int n);	/* each row, in place */
+void nn_add(float *x, const float *y, size_t n);	/* x += y */
 
 /* ==== rng ==================================================================== */
 
