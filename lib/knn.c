@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "qkv.h"
 
 typedef struct kept {		/* one row that entered a heap */
@@ -66,8 +64,8 @@ knn_metric_parse(const char *name)
 static void
 score_block(knn *s, const float *x)
 {
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->nq, (int)s->nb,
-	    s->dim, 1.0f, s->qs, s->dim, x, s->dim, 0.0f, s->tile, (int)s->nb);
+	nn_sgemm(0, 1, s->nq, (int)s->nb, s->dim, 1.0f, s->qs, s->dim, x,
+	    s->dim, 0.0f, s->tile, (int)s->nb);
 }
 
 /* Rows per block: the score tile stays within a few MB of cache and the
