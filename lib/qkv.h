@@ -234,6 +234,9 @@ void qkv_twriter_free(qkv_twriter *w);
 /* Map a .npy file (version 1-3, little-endian numeric dtypes, C order). */
 typedef struct qkv_npy qkv_npy;
 qkv_npy *qkv_npy_open(const char *path, qkv_err *e);
+/* The same over memory the caller keeps alive (fuzzing, tests). */
+qkv_npy *qkv_npy_parse(const void *buf, size_t len, const char *name,
+    qkv_err *e);
 const qkv_tensor *qkv_npy_tensor(const qkv_npy *n);
 void qkv_npy_close(qkv_npy *n);
 /* Write a header for a C-order array, then the caller writes the data. */
@@ -284,6 +287,29 @@ void qkv_model_close(qkv_model *m);
 
 /* ==== nn ===================================================================== */
 
+/* Kernels shared by the models (nn.c).  Row-major flat float arrays; shapes
+ * are given as (rows, cols).  None allocates. */
+void nn_set_threads(int n);		/* OpenBLAS threads */
+int nn_get_threads(void);
+/* C (M,N) = alpha op(A) (M,K) op(B) (K,N) + beta C; trans: 0 no, 1 yes.
+ * The one wrapper over cblas_sgemm: every matrix product goes here. */
+void nn_sgemm(int transa, int transb, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+    int ldc);
+/* out (N,OC) = inp (N,C) w^T + b; w (OC,C) as PyTorch Linear; b may be NULL */
+void nn_linear(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC);
+/* out (N,OC) = inp (N,C) w + b; w (C,OC) as GPT-2 Conv1D; b may be NULL */
+void nn_conv1d(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC);
+/* out (N,C) = LayerNorm(inp) * w + b over C; out may equal inp */
+void nn_layernorm(float *out, const float *inp, const float *w,
+    const float *b, int N, int C, float eps);
+void nn_gelu_erf(float *x, size_t n);	/* exact, in place */
+void nn_gelu_tanh(float *x, size_t n);	/* tanh approximation, in place */
+void nn_softmax(float *x, int rows, int n);	/* each row, in place */
+void nn_add(float *x, const float *y, size_t n);	/* x += y */
+
 /* ==== rng ==================================================================== */
 
 /* Keyed streams for reproducible parallel work: Philox4x32-10 (Random123),
@@ -331,6 +357,48 @@ void qkv_mt_shuffle(qkv_mt *m, void *base, size_t n, size_t size);
 /* ==== gpt2 =================================================================== */
 
 /* ==== knn ==================================================================== */
+
+/* Exact k-nearest-neighbour search by blocked sgemm and a heap per query.
+ * Metrics: cos (cosine similarity; a zero vector scores 0 against all) and
+ * dot (inner product), higher is better; l2 (Euclidean distance), lower is
+ * better.  Hits come best first, ties to the lower row; scores are exact
+ * (computed again in double for the hits). */
+enum knn_metric { KNN_COS = 0, KNN_DOT = 1, KNN_L2 = 2 };
+int knn_metric_parse(const char *name);		/* -1 if unknown */
+
+typedef struct knn_hit {
+	int64_t row;		/* from 0, in the order rows were given */
+	float score;
+} knn_hit;
+
+/* Top k of each query q (nq,dim) among the n rows x (n,dim): hits (nq,k);
+ * returns the number of hits per query, min(k, n), or -1. */
+int knn_topk(const float *x, int64_t n, const float *q, int nq, int dim,
+    int metric, int k, knn_hit *hits, qkv_err *e);
+
+/* The same over rows given piece by piece (streams, several files):
+ * knn_begin, then knn_rows / knn_row in row order, then knn_end.  q must
+ * stay valid until knn_end.  Memory: O(nq*k*dim) plus a block of rows. */
+typedef struct knn knn;
+knn *knn_begin(const float *q, int nq, int dim, int metric, int k,
+    qkv_err *e);
+/* n rows of f32 (n,dim), read in place (a mapping is fine). */
+int knn_rows(knn *s, const float *x, size_t n, qkv_err *e);
+/* One row of any float dtype, with its text (text NULL: none). */
+int knn_row(knn *s, const void *v, int dtype, const char *text, size_t tlen,
+    qkv_err *e);
+/* Finish: hits (nq,k) as knn_topk; returns hits per query or -1. */
+int knn_end(knn *s, knn_hit *hits, qkv_err *e);
+/* After knn_end: the text given with a hit's row (not NUL-terminated), or
+ * NULL if it had none.  Valid until knn_free. */
+const char *knn_text(const knn *s, int64_t row, size_t *len);
+void knn_free(knn *s);
+
+/* Queries per batch that keep a search near 256 MB. */
+int knn_batch_size(int dim, int k);
+/* A line of dim numbers separated by blanks (a text vector) into v. */
+int knn_parse_vec(const char *line, size_t len, float *v, int dim,
+    qkv_err *e);
 
 /* ==== pretrain =============================================================== */
 
