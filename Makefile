@@ -58,17 +58,48 @@ units: $(UNITS)
 check: all units
 	QKV_BIN=$(CURDIR)/bin PYTHON=$(PYTHON) prove -f tests/*.t
 
-# Sanitizers: a separate build tree so the normal build stays optimised.
+# Sanitizers: objects in build-asan/, then the programs and unit tests are
+# linked in place (bin/, tests/bin/) so every test runs them unchanged; the
+# links are removed afterwards so the next `make` relinks the normal build.
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
 asan:
-	$(MAKE) B=build-asan CC=clang LIBA=build-asan/libqkv.a \
-	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    LDFLAGS="-fsanitize=address,undefined" all-asan
+	rm -f $(BINS) $(LIBA) $(UNITS)
+	$(MAKE) B=build-asan CC=clang CFLAGS="$(ASAN_FLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined" check; \
+	    rc=$$?; rm -f $(BINS) $(LIBA) $(UNITS); exit $$rc
 
-all-asan:
-	@echo "asan: see tests/README"
+# libFuzzer targets: tests/fuzz/NAME.c, each run FUZZ_SECONDS on a copy of
+# its seeds (tests/fuzz/seeds/NAME/) in build-fuzz/corpus/NAME.
+FUZZ_SECONDS ?= 20
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZSRC = $(wildcard tests/fuzz/*.c)
+FUZZERS = $(FUZZSRC:tests/fuzz/%.c=build-fuzz/%)
 
-fuzz:
-	@echo "fuzz targets: see tests/fuzz"
+build-fuzz/libqkv.a: $(LIBSRC) lib/qkv.h
+	@mkdir -p build-fuzz/obj
+	for f in $(LIBSRC); do \
+	    clang $(QKV_CFLAGS) $(FUZZ_FLAGS) -c -o build-fuzz/obj/$$(basename $$f .c).o $$f || exit 1; \
+	done
+	rm -f $@ && ar rcs $@ build-fuzz/obj/*.o
+
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libqkv.a
+	clang $(QKV_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+	    build-fuzz/libqkv.a $(LDLIBS)
+
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+	    n=$$(basename $$f); c=build-fuzz/corpus/$$n; mkdir -p $$c; \
+	    if [ -d tests/fuzz/seeds/$$n ]; then cp -r tests/fuzz/seeds/$$n/. $$c/; fi; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/$$n- $$c 2>build-fuzz/$$n.log || \
+	        { tail -40 build-fuzz/$$n.log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units|cov:' build-fuzz/$$n.log | tail -2; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
@@ -84,7 +115,7 @@ install: all
 clean:
 	rm -rf $(B) build-asan build-fuzz bin lib/libqkv.a tests/bin tests/tmp
 
-.PHONY: all check units asan all-asan fuzz install clean
+.PHONY: all check units asan fuzz fuzz-build install clean
 .SECONDARY:
 
 -include $(LIBOBJ:.o=.d) $(PROGS:%=$(B)/cmd/%.d)
