@@ -218,5 +218,9 @@ main(int argc, char *argv[])
 	if (qs.r != NULL)
 		qkv_reader_close(qs.r);
 	qkv_in_close(qs.in);
+	free(qs.q);
+	free(batch);
+	free(hits);
+	free(v);
 	return 0;
 }
