@@ -259,7 +259,8 @@ const qkv_colstat *qkv_reader_colstat(const qkv_reader *r, int i);
 uint64_t qkv_reader_chunks(const qkv_reader *r);	/* chunks read so far */
 /* Read the next chunk without decompressing it (its framing and record
  * CRC are checked, its content CRCs are not); rows of the current chunk not
- * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error. */
+ * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error.
+ * qkv_reader_rows counts the skipped chunk's rows as returned. */
 int qkv_reader_skip(qkv_reader *r, qkv_err *e);
 
 /* A tensor file read whole from an input that cannot be mapped (a pipe). */
