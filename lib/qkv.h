@@ -229,6 +229,45 @@ int qkv_twriter_tensor(qkv_twriter *w, const char *name, int dtype, int ndim,
 int qkv_twriter_close(qkv_twriter *w, qkv_err *e);	/* frees w */
 void qkv_twriter_free(qkv_twriter *w);
 
+/* -- Beyond the basics: limits, kinds, chunk-level access. */
+#define QKV_MAXREC (1u << 30)		/* bytes in one record body */
+#define QKV_MAXCOLS 1024
+#define QKV_MAXCHUNKROWS (1u << 24)
+enum qkv_codec { QKV_CODEC_RAW = 0, QKV_CODEC_ZLIB = 1, QKV_CODEC_SHUFFLE = 2 };
+const char *qkv_codec_name(int codec);		/* "raw", "zlib", "shuffle" */
+/* The kind of a qkv file from its first bytes: 'S' (row stream), 'T'
+ * (tensor file), or 0 if p[0..n) is not a version-1 qkv preamble. */
+int qkv_kind(const void *p, size_t n);
+const char *qkv_col_kind_name(int kind);	/* "fixed", "ragged", "string" */
+
+/* Target uncompressed bytes per chunk (default 1 MiB); before the first
+ * row.  Smaller chunks mean less latency and memory, more overhead. */
+void qkv_writer_chunk(qkv_writer *w, size_t bytes);
+/* A reader over memory the caller keeps alive (fuzzing, tests). */
+qkv_reader *qkv_reader_open_mem(const void *buf, size_t len,
+    const char *name, qkv_err *e);
+int qkv_reader_nmeta(const qkv_reader *r);
+const char *qkv_reader_meta_key(const qkv_reader *r, int i);
+/* Totals for column i over the chunks read so far. */
+typedef struct qkv_colstat {
+	uint64_t raw;		/* bytes of content, uncompressed */
+	uint64_t stored;	/* bytes stored */
+	uint32_t crc;		/* CRC-32 of all its contents, concatenated */
+	unsigned codecs;	/* bit 1 << codec for every codec seen */
+} qkv_colstat;
+const qkv_colstat *qkv_reader_colstat(const qkv_reader *r, int i);
+uint64_t qkv_reader_chunks(const qkv_reader *r);	/* chunks read so far */
+/* Read the next chunk without decompressing it (its framing and record
+ * CRC are checked, its content CRCs are not); rows of the current chunk not
+ * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error.
+ * qkv_reader_rows counts the skipped chunk's rows as returned. */
+int qkv_reader_skip(qkv_reader *r, qkv_err *e);
+
+/* A tensor file read whole from an input that cannot be mapped (a pipe). */
+qkv_file *qkv_file_read(qkv_in *in, qkv_err *e);
+uint32_t qkv_file_crc(const qkv_file *f, int i);	/* tensor i's CRC */
+uint64_t qkv_file_offset(const qkv_file *f, int i);	/* and its offset */
+
 /* ==== npy ==================================================================== */
 
 /* Map a .npy file (version 1-3, little-endian numeric dtypes, C order). */
@@ -470,6 +509,27 @@ int knn_end(knn *s, knn_hit *hits, qkv_err *e);
  * NULL if it had none.  Valid until knn_free. */
 const char *knn_text(const knn *s, int64_t row, size_t *len);
 void knn_free(knn *s);
+
+/* An index: qkv vector streams (a FIXED float column named col; text
+ * from a STRING column "text" if there is one), qkv tensor files or .npy
+ * files holding one 2-D float tensor (rows, dimension), all of one
+ * dimension; rows numbered from 0 across the files in order.  Tensor files
+ * are mapped; streams are read chunk by chunk, again for each search (so
+ * a stream that is not a regular file serves one search only). */
+typedef struct knn_index knn_index;
+knn_index *knn_index_open(char *const *paths, int n, const char *col,
+    qkv_err *e);
+int knn_index_dim(const knn_index *ix);
+/* knn_topk over the whole index. */
+int knn_index_search(knn_index *ix, const float *q, int nq, int metric,
+    int k, knn_hit *hits, qkv_err *e);
+/* The text of a hit of the last search, as knn_text. */
+const char *knn_index_text(const knn_index *ix, int64_t row, size_t *len);
+void knn_index_close(knn_index *ix);
+/* Check that a stream's column col holds float vectors of dimension *dim
+ * (any if *dim is 0; it is then set); returns the column or -1. */
+int knn_vec_col(const qkv_reader *r, const char *col, int *dim,
+    const char *name, qkv_err *e);
 
 /* Queries per batch that keep a search near 256 MB. */
 int knn_batch_size(int dim, int k);
