@@ -12,7 +12,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: embed [-nNqrtx] [-B batch] [-j threads] [-l len] [-m model]\n"
+	    "usage: embed [-bnNqrtx] [-B batch] [-j threads] [-l len] [-m model]\n"
 	    "             [-o file] [-p pooling] [file ...]\n");
 	exit(2);
 }
@@ -22,24 +22,26 @@ struct batch {
 	int32_t *ids, *types;
 	size_t ntok, tokcap;
 	int *len;
-	long *lineno;
+	size_t *textoff;	/* n + 1 offsets into text */
+	char *text;
+	size_t textlen, textcap;
 	int n, cap;
 };
 
-struct opts {
-	int pool, normalize, text, raw, reject, quiet, batch;
-	int maxlen;
-	int32_t cls, sep;		/* -1 if the model has none */
-};
+static struct {
+	int pool, normalize, text, raw, reject, quiet, batch, maxlen;
+	int32_t cls, sep;	/* -1 if the model has none */
+	int has_text;		/* the output carries a text column */
+} o;
 
 static bert *model;
-static struct opts o;
-static FILE *out;
-static const char *outname;
+static qkv_out *out;
+static qkv_writer *w;
 static float *hidden, *vecs;
 static size_t hiddencap, veccap;
-static long ntrunc, firsttrunc;
-static char *firsttrunc_file;
+static long ntrunc;
+static char *firsttrunc_where;
+static uint64_t nseq;		/* sequences written so far */
 
 static void *
 grow(void *p, size_t *cap, size_t need, size_t size)
@@ -87,23 +89,25 @@ find_specials(qkv_model *m)
  * type 1), so tok's output with or without -s gives the same vectors;
  * -r takes ids as they are.  Token types, when the input has none, are 0
  * up to the first [SEP] and 1 after it, as in a pair.  Too long: truncated
- * (keeping a final [SEP]) or, with -x, an error.
+ * (keeping a final [SEP]) or, with -x, an error.  where names the input
+ * line or row for messages.
  */
 static void
 add_seq(struct batch *b, const int32_t *ids, const int32_t *types, size_t n,
-    const char *file, long lineno)
+    const char *text, size_t textlen, const char *where)
 {
 	const bert_config *c = bert_cfg(model);
 	size_t start = b->ntok, nb = 0, i;
 	int wrap = !o.raw && o.cls >= 0 && o.sep >= 0 &&
 	    (n == 0 || ids[0] != o.cls);
+	int seen_sep = 0;
 
 	if (wrap && types != NULL)
 		for (i = 0; i < n; i++)
 			nb += types[i] != 0;
 	b->ids = grow(b->ids, &b->tokcap, b->ntok + n + 3, sizeof *b->ids);
-	b->types = reallocarray(b->types, b->tokcap, sizeof *b->types);
-	if (b->types == NULL)
+	if ((b->types = reallocarray(b->types, b->tokcap,
+	    sizeof *b->types)) == NULL)
 		err(1, NULL);
 	if (wrap)
 		b->ids[b->ntok++] = o.cls;
@@ -111,18 +115,15 @@ add_seq(struct batch *b, const int32_t *ids, const int32_t *types, size_t n,
 		if (wrap && nb > 0 && i == n - nb)
 			b->ids[b->ntok++] = o.sep;
 		if (ids[i] < 0 || ids[i] >= c->vocab)
-			errx(1, "%s: line %ld: id %ld is outside the vocabulary "
-			    "(0 to %d)", file, lineno, (long)ids[i],
-			    c->vocab - 1);
+			errx(1, "%s: id %ld is outside the vocabulary (0 to %d)",
+			    where, (long)ids[i], c->vocab - 1);
 		b->ids[b->ntok++] = ids[i];
 	}
 	if (wrap)
 		b->ids[b->ntok++] = o.sep;
-	n = b->ntok - start;
-	if (n == 0)
-		errx(1, "%s: line %ld: no token ids", file, lineno);
+	if ((n = b->ntok - start) == 0)
+		errx(1, "%s: no token ids", where);
 	/* token types: as given (shifted by the specials), else by [SEP] */
-	int seen_sep = 0;
 	for (i = 0; i < n; i++) {
 		int32_t t;
 		if (types != NULL && !wrap)
@@ -132,20 +133,17 @@ add_seq(struct batch *b, const int32_t *ids, const int32_t *types, size_t n,
 		else
 			t = seen_sep && i > 0;
 		if (t < 0 || t >= c->type_vocab)
-			errx(1, "%s: line %ld: token type %ld is outside 0 to %d",
-			    file, lineno, (long)t, c->type_vocab - 1);
+			errx(1, "%s: token type %ld is outside 0 to %d", where,
+			    (long)t, c->type_vocab - 1);
 		b->types[start + i] = t;
 		seen_sep |= b->ids[start + i] == o.sep;
 	}
 	if (n > (size_t)o.maxlen) {
 		if (o.reject)
-			errx(1, "%s: line %ld: %zu tokens, more than the model's "
-			    "maximum of %d", file, lineno, n, o.maxlen);
-		if (ntrunc++ == 0) {
-			firsttrunc = lineno;
-			if ((firsttrunc_file = strdup(file)) == NULL)
-				err(1, NULL);
-		}
+			errx(1, "%s: %zu tokens, more than the model's maximum "
+			    "of %d", where, n, o.maxlen);
+		if (ntrunc++ == 0 && (firsttrunc_where = strdup(where)) == NULL)
+			err(1, NULL);
 		int keep_sep = b->ids[b->ntok - 1] == o.sep;
 		b->ntok = start + (size_t)o.maxlen;
 		if (keep_sep)
@@ -155,21 +153,90 @@ add_seq(struct batch *b, const int32_t *ids, const int32_t *types, size_t n,
 	if (b->n + 1 > b->cap) {
 		size_t cap = (size_t)b->cap;
 		b->len = grow(b->len, &cap, (size_t)b->n + 1, sizeof *b->len);
-		if ((b->lineno = reallocarray(b->lineno, cap,
-		    sizeof *b->lineno)) == NULL)
+		if ((b->textoff = reallocarray(b->textoff, cap + 1,
+		    sizeof *b->textoff)) == NULL)
 			err(1, NULL);
 		b->cap = (int)cap;
 	}
-	b->len[b->n] = (int)n;
-	b->lineno[b->n++] = lineno;
+	b->text = grow(b->text, &b->textcap, b->textlen + textlen + 1, 1);
+	if (textlen > 0)
+		memcpy(b->text + b->textlen, text, textlen);
+	b->textoff[b->n] = b->textlen;
+	b->textlen += textlen;
+	b->textoff[b->n + 1] = b->textlen;
+	b->len[b->n++] = (int)n;
+}
+
+/* The output stream's columns, declared before the first row: text (when
+ * the input carries it), then the vector; per-token rows (-p none) also
+ * say which sequence, position and id they are. */
+static void
+open_writer(void)
+{
+	qkv_col cols[5];
+	int nc = 0, H = bert_cfg(model)->hidden;
+	const char *pool = bert_pool_name(o.pool);
+	qkv_err e;
+
+	memset(cols, 0, sizeof cols);
+	if (o.has_text) {
+		strcpy(cols[nc].name, "text");
+		cols[nc].kind = QKV_COL_STRING;
+		cols[nc++].dtype = QKV_STR;
+	}
+	if (o.pool == BERT_POOL_NONE) {
+		strcpy(cols[nc].name, "seq");
+		cols[nc++].dtype = QKV_I64;
+		strcpy(cols[nc].name, "pos");
+		cols[nc++].dtype = QKV_I32;
+		strcpy(cols[nc].name, "id");
+		cols[nc++].dtype = QKV_I32;
+	}
+	strcpy(cols[nc].name, "vec");
+	cols[nc].dtype = QKV_F32;
+	cols[nc].ndim = 1;
+	cols[nc++].shape[0] = H;
+	if ((w = qkv_writer_open(out->f, out->path ? out->path : "<stdout>",
+	    cols, nc, &e)) == NULL ||
+	    qkv_writer_meta(w, "model", qkv_model_path(bert_model(model)),
+	    strlen(qkv_model_path(bert_model(model))), &e) < 0 ||
+	    qkv_writer_meta(w, "pooling", pool, strlen(pool), &e) < 0 ||
+	    qkv_writer_meta(w, "normalized", o.normalize ? "1" : "0", 1, &e) < 0)
+		errx(1, "%s", e.msg);
 }
 
 static void
-put_vec(const float *v, size_t n)
+put_text(const float *v, size_t n)
 {
 	for (size_t j = 0; j < n; j++)
-		fprintf(out, j ? " %.9g" : "%.9g", v[j]);
-	putc('\n', out);
+		fprintf(out->f, j ? " %.9g" : "%.9g", v[j]);
+	putc('\n', out->f);
+}
+
+/* Row of sequence s; with t >= 0 the row of its token t, the token's
+ * index in the packed batch being k. */
+static void
+put_row(struct batch *b, int s, int t, size_t k, const float *v)
+{
+	qkv_cell cells[5];
+	int nc = 0;
+	int64_t seq = (int64_t)(nseq + (uint64_t)s + 1);
+	int32_t pos = t, id;
+	qkv_err e;
+
+	if (o.has_text) {
+		cells[nc].p = b->text + b->textoff[s];
+		cells[nc++].n = b->textoff[s + 1] - b->textoff[s];
+	}
+	if (t >= 0) {
+		id = b->ids[k];
+		cells[nc++].p = &seq;
+		cells[nc++].p = &pos;
+		cells[nc++].p = &id;
+	}
+	cells[nc++].p = v;
+	if (qkv_writer_row(w, cells, &e) < 0)
+		errx(1, "%s", e.msg);
 }
 
 /* Encode, pool and write the batch, then empty it. */
@@ -181,17 +248,23 @@ flush(struct batch *b)
 
 	if (b->n == 0)
 		return;
+	if (!o.text && w == NULL)
+		open_writer();
 	hidden = grow(hidden, &hiddencap, b->ntok * H, sizeof *hidden);
 	if (bert_encode(model, b->ids, b->types, b->len, b->n, hidden, &e) < 0)
 		errx(1, "%s", e.msg);
 	if (o.pool == BERT_POOL_NONE) {
 		if (o.normalize)
 			nn_l2_normalize(hidden, (int)b->ntok, (int)H, 1e-12f);
-		const float *h = hidden;
+		size_t k = 0;
 		for (int s = 0; s < b->n; s++) {
-			for (int t = 0; t < b->len[s]; t++, h += H)
-				put_vec(h, H);
-			putc('\n', out);
+			for (int t = 0; t < b->len[s]; t++, k++)
+				if (o.text)
+					put_text(hidden + k * H, H);
+				else
+					put_row(b, s, t, k, hidden + k * H);
+			if (o.text)
+				putc('\n', out->f);
 		}
 	} else {
 		vecs = grow(vecs, &veccap, (size_t)b->n * H, sizeof *vecs);
@@ -200,50 +273,142 @@ flush(struct batch *b)
 		if (o.normalize)
 			nn_l2_normalize(vecs, b->n, (int)H, 1e-12f);
 		for (int s = 0; s < b->n; s++)
-			put_vec(vecs + (size_t)s * H, H);
+			if (o.text)
+				put_text(vecs + (size_t)s * H, H);
+			else
+				put_row(b, s, -1, 0, vecs + (size_t)s * H);
 	}
-	if (ferror(out))
-		err(1, "%s", outname);
+	/* a consumer down the pipe sees each batch as soon as it is done */
+	if (w != NULL && qkv_writer_flush(w, &e) < 0)
+		errx(1, "%s", e.msg);
+	if (o.text && (fflush(out->f) == EOF || ferror(out->f)))
+		err(1, "%s", out->path ? out->path : "<stdout>");
+	nseq += (uint64_t)b->n;
 	b->n = 0;
 	b->ntok = 0;
+	b->textlen = 0;
 }
 
-static void
-embed_file(const char *path, struct batch *b)
+/* A column of integers as int32, or an error naming it. */
+static const int32_t *
+int_cell(const qkv_col *c, const qkv_cell *cell, int32_t **buf, size_t *cap,
+    const char *where)
 {
+	size_t n = cell->n;
+
+	*buf = grow(*buf, cap, n + 1, sizeof **buf);
+	for (size_t i = 0; i < n; i++) {
+		int64_t v;
+		switch (c->dtype) {
+		case QKV_U8: v = ((const uint8_t *)cell->p)[i]; break;
+		case QKV_I8: v = ((const int8_t *)cell->p)[i]; break;
+		case QKV_U16: v = ((const uint16_t *)cell->p)[i]; break;
+		case QKV_I16: v = ((const int16_t *)cell->p)[i]; break;
+		case QKV_I32: v = ((const int32_t *)cell->p)[i]; break;
+		case QKV_I64: v = ((const int64_t *)cell->p)[i]; break;
+		default:
+			errx(1, "%s: column '%s' holds %s, not integers", where,
+			    c->name, qkv_dtype_name(c->dtype));
+		}
+		if (v < INT32_MIN || v > INT32_MAX)
+			errx(1, "%s: column '%s': %lld is out of range", where,
+			    c->name, (long long)v);
+		(*buf)[i] = (int32_t)v;
+	}
+	return *buf;
+}
+
+/* A qkv stream from tok -b: `ids` (ragged integers), token types if it
+ * has them, `text` carried through. */
+static void
+embed_stream(qkv_in *in, struct batch *b)
+{
+	static const char *const typecols[] = {
+		"types", "token_types", "token_type_ids", "type_ids",
+		"segment_ids",
+	};
+	const char *name = qkv_in_name(in);
+	int32_t *ids = NULL, *types = NULL;
+	size_t idcap = 0, typecap = 0;
+	int ci, ct = -1, cx, rc;
+	qkv_cell *cells;
+	qkv_reader *r;
 	qkv_err e;
-	qkv_in *in;
-	char *line;
-	size_t len, n = 0, cap = 0;
+	char where[512];
+
+	if ((r = qkv_reader_open(in, &e)) == NULL)
+		errx(1, "%s", e.msg);
+	if ((ci = qkv_reader_find(r, "ids")) < 0 ||
+	    qkv_reader_col(r, ci)->kind == QKV_COL_STRING)
+		errx(1, "%s: the stream has no 'ids' column of token ids "
+		    "(as tok -b writes)", name);
+	for (size_t i = 0; ct < 0 && i < sizeof typecols / sizeof *typecols;
+	    i++)
+		ct = qkv_reader_find(r, typecols[i]);
+	if ((cx = qkv_reader_find(r, "text")) >= 0 &&
+	    qkv_reader_col(r, cx)->kind != QKV_COL_STRING)
+		cx = -1;
+	/* the first input decides whether the output has a text column */
+	if (nseq == 0 && b->n == 0 && w == NULL)
+		o.has_text = cx >= 0;
+	if ((cells = calloc((size_t)qkv_reader_ncols(r), sizeof *cells)) == NULL)
+		err(1, NULL);
+	while ((rc = qkv_reader_next(r, cells, &e)) > 0) {
+		snprintf(where, sizeof where, "%s: row %llu", name,
+		    (unsigned long long)qkv_reader_rows(r));
+		const int32_t *pi = int_cell(qkv_reader_col(r, ci), &cells[ci],
+		    &ids, &idcap, where);
+		const int32_t *pt = NULL;
+		if (ct >= 0) {
+			if (cells[ct].n != cells[ci].n)
+				errx(1, "%s: %zu token types for %zu ids", where,
+				    cells[ct].n, cells[ci].n);
+			pt = int_cell(qkv_reader_col(r, ct), &cells[ct], &types,
+			    &typecap, where);
+		}
+		add_seq(b, pi, pt, cells[ci].n, cx >= 0 ? cells[cx].p : NULL,
+		    cx >= 0 ? cells[cx].n : 0, where);
+		if (b->n >= o.batch)
+			flush(b);
+	}
+	if (rc < 0)
+		errx(1, "%s", e.msg);
+	qkv_reader_close(r);
+	free(cells);
+	free(ids);
+	free(types);
+}
+
+/* Lines of space-separated ids (tok's text output). */
+static void
+embed_lines(qkv_in *in, struct batch *b)
+{
+	char *line, where[512];
+	size_t len, n, cap = 0;
 	int32_t *ids = NULL;
+	qkv_err e;
 	int rc;
 
-	if ((in = qkv_in_open(path, &e)) == NULL)
-		errx(1, "%s", e.msg);
-	if (qkv_in_is_qkv(in))
-		errx(1, "%s: qkv streams are not supported yet",
-		    qkv_in_name(in));
 	while ((rc = qkv_in_line(in, &line, &len, MAX_LINE, &e)) > 0) {
+		snprintf(where, sizeof where, "%s: line %ld", qkv_in_name(in),
+		    qkv_in_lineno(in));
 		n = 0;
 		if (qkv_pt_parse_ids(line, len, 0, &ids, &n, &cap, &e) < 0)
-			errx(1, "%s: line %ld: %s", qkv_in_name(in),
-			    qkv_in_lineno(in), e.msg);
-		add_seq(b, ids, NULL, n, qkv_in_name(in), qkv_in_lineno(in));
+			errx(1, "%s: %s", where, e.msg);
+		add_seq(b, ids, NULL, n, NULL, 0, where);
 		if (b->n >= o.batch)
 			flush(b);
 	}
 	if (rc < 0)
 		errx(1, "%s", e.msg);
 	free(ids);
-	qkv_in_close(in);
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *mpath = NULL, *pool = NULL;
+	const char *mpath = NULL, *pool = NULL, *outpath = NULL;
 	struct batch b = {0};
-	qkv_out *qo;
 	qkv_model *m;
 	qkv_err e;
 	long v;
@@ -281,7 +446,7 @@ main(int argc, char **argv)
 			nonorm = 1;
 			break;
 		case 'o':
-			outname = optarg;
+			outpath = optarg;
 			break;
 		case 'p':
 			if (bert_pool_parse(optarg) < 0)
@@ -329,28 +494,38 @@ main(int argc, char **argv)
 	find_specials(bert_model(model));
 	if (threads > 0)
 		nn_set_threads(threads);
-	if ((qo = qkv_out_open(outname, &e)) == NULL)
+	if ((out = qkv_out_open(outpath, &e)) == NULL)
 		errx(1, "%s", e.msg);
-	out = qo->f;
-	outname = outname ? outname : "<stdout>";
-	if (argc == 0)
-		embed_file(NULL, &b);
-	for (int i = 0; i < argc; i++)
-		embed_file(argv[i], &b);
+	for (int i = 0; i < (argc ? argc : 1); i++) {
+		qkv_in *in = qkv_in_open(argc ? argv[i] : NULL, &e);
+		if (in == NULL)
+			errx(1, "%s", e.msg);
+		if (qkv_in_is_qkv(in))
+			embed_stream(in, &b);
+		else
+			embed_lines(in, &b);
+		qkv_in_close(in);
+	}
 	flush(&b);
-	if (qkv_out_commit(qo, &e) < 0)
+	if (!o.text && w == NULL)
+		open_writer();		/* no input: an empty stream */
+	if (w != NULL && qkv_writer_close(w, &e) < 0)
+		errx(1, "%s", e.msg);
+	if (qkv_out_commit(out, &e) < 0)
 		errx(1, "%s", e.msg);
 	if (ntrunc > 0 && !o.quiet)
 		warnx("%ld sequence%s longer than %d tokens truncated (first: "
-		    "%s line %ld); -x rejects them", ntrunc, ntrunc > 1 ? "s" :
-		    "", o.maxlen, firsttrunc_file, firsttrunc);
+		    "%s); -x rejects them", ntrunc, ntrunc > 1 ? "s" : "",
+		    o.maxlen, firsttrunc_where);
 	bert_free(model);
 	qkv_model_close(m);
 	free(b.ids);
 	free(b.types);
 	free(b.len);
-	free(b.lineno);
+	free(b.textoff);
+	free(b.text);
 	free(hidden);
 	free(vecs);
+	free(firsttrunc_where);
 	return 0;
 }

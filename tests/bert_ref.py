@@ -20,11 +20,16 @@ produced (`check`).  Only Debian's python3-torch and python3-numpy.
       reference outputs for id lines (and IDS.types if present) as .npy:
       last_hidden_state [B,T,H], pooled, mean_pooled, mean_pooled_l2,
       attention_mask
-  bert_ref.py compare REFDIR KEY TEXT [--tokens | --cls] [--tol T]
-      compare vectors printed by `embed -t` (with --tokens: `-p none`)
-      with REFDIR/KEY.npy; prints the max abs diff, exit 1 above T (1e-4)
+  bert_ref.py compare REFDIR KEY OUT [--tokens | --cls] [--tol T]
+      compare embed's vectors (text from -t, or its qkv stream; with
+      --tokens: `-p none`) with REFDIR/KEY.npy (--cls: its first token);
+      prints the max abs diff, exit 1 above T (1e-4)
   bert_ref.py close A B [--tol T]
-      two `embed -t` outputs of the same shape within T (1e-5)
+      two outputs of embed of the same shape within T (1e-5)
+  bert_ref.py tostream IDS OUT [--types FILE [--types-name N]] [--text FILE]
+      a row stream as tok -b writes it (ids, types, text)
+  bert_ref.py column FILE NAME
+      print a column of a qkv stream, a row a line
   bert_ref.py check GOLDEN_DIR...
       run the reference on golden inputs; exit 1 unless equal to the
       golden outputs within 1e-5
@@ -298,24 +303,63 @@ def check(args):
     sys.exit(0 if worst <= 1e-5 else 1)
 
 
+def qkvpy():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), "..", "formats"))
+    import qkv
+    return qkv
+
+
+def vectors(path):
+    """Vectors from `embed -t` text (blank lines between sequences are
+    skipped) or from embed's qkv stream (its vec column)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] == b"\x89QKV":
+        return qkvpy().read(data)[2]["vec"].astype(np.float64)
+    lines = [x for x in data.decode().split("\n") if x]
+    return np.array([[float(v) for v in x.split()] for x in lines],
+                    dtype=np.float64).reshape(len(lines), -1)
+
+
+def tostream(args):
+    """A row stream like tok -b's: ids (ragged i32), token types (ragged
+    u8, with --types), text (string, with --text)."""
+    with open(args.ids) as f:
+        ids = [np.array([int(x) for x in line.split()], dtype=np.int32)
+               for line in f]
+    cols, data = [("ids", "ragged", "i32", ())], {"ids": ids}
+    if args.types:
+        with open(args.types) as f:
+            data[args.types_name] = [np.array([int(x) for x in line.split()],
+                                              dtype=np.uint8) for line in f]
+        cols.append((args.types_name, "ragged", "u8", ()))
+    if args.text:
+        with open(args.text, encoding="utf-8") as f:
+            data["text"] = f.read().split("\n")[:len(ids)]
+        cols.append(("text", "string", "str", ()))
+    qkvpy().write_stream(args.out, cols, data, chunk=2)
+
+
+def column(args):
+    """Print a column of a qkv stream, one row a line."""
+    kind, meta, data = qkvpy().read(args.file)
+    for v in data[args.name]:
+        print(v if isinstance(v, str) else " ".join(
+            str(x) for x in np.asarray(v).reshape(-1)))
+
+
 def compare(args):
     """Vectors printed by `embed -t` against a reference output: one line
     per sequence, or with --tokens one line per token and a blank line
     after each sequence (embed -p none), compared on real tokens only."""
     ref = np.load(os.path.join(args.refdir, args.key + ".npy"))
-    with open(args.text) as f:
-        lines = f.read().split("\n")
     if args.tokens:
         mask = np.load(os.path.join(args.refdir, "attention_mask.npy"))
         ref = ref[mask.astype(bool)]
-        lines = [x for x in lines if x]
     elif args.cls:
         ref = ref[:, 0]
-        lines = lines[:-1] if lines and lines[-1] == "" else lines
-    else:
-        lines = lines[:-1] if lines and lines[-1] == "" else lines
-    got = np.array([[float(v) for v in x.split()] for x in lines],
-                   dtype=np.float64)
+    got = vectors(args.text)
     if got.shape != ref.shape:
         print("shape %s, reference %s" % (got.shape, ref.shape))
         sys.exit(1)
@@ -327,15 +371,11 @@ def compare(args):
 def close(args):
     """Two `embed -t` outputs equal within --tol (batching changes the
     order of float sums in BLAS, so bits may differ)."""
-    def load(p):
-        with open(p) as f:
-            return [[float(v) for v in x.split()] for x in f]
-    a, b = load(args.a), load(args.b)
-    if [len(x) for x in a] != [len(x) for x in b]:
-        print("different shapes")
+    a, b = vectors(args.a), vectors(args.b)
+    if a.shape != b.shape:
+        print("shapes %s and %s" % (a.shape, b.shape))
         sys.exit(1)
-    d = max((abs(x - y) for r, s in zip(a, b) for x, y in zip(r, s)),
-            default=0.0)
+    d = float(np.abs(a - b).max()) if a.size else 0.0
     print("%.3g" % d)
     sys.exit(0 if d <= args.tol else 1)
 
@@ -374,6 +414,15 @@ def main():
     p.add_argument("--cls", action="store_true",
                    help="compare with the first token of KEY")
     p.add_argument("--tol", type=float, default=1e-4)
+    p = sub.add_parser("tostream")
+    p.add_argument("ids")
+    p.add_argument("out")
+    p.add_argument("--types")
+    p.add_argument("--types-name", default="types")
+    p.add_argument("--text")
+    p = sub.add_parser("column")
+    p.add_argument("file")
+    p.add_argument("name")
     p = sub.add_parser("close")
     p.add_argument("a")
     p.add_argument("b")
@@ -386,7 +435,8 @@ def main():
         import torch
         torch.set_num_threads(2)
     {"make": make, "ids": ids, "run": run, "compare": compare,
-     "close": close, "check": check}[args.cmd](args)
+     "close": close, "check": check, "tostream": tostream,
+     "column": column}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,66 @@ check "truncation keeps the final [SEP]; -q silences the warning" \
 echo "2 5 6 3" | $BIN/embed -m $G/bert-tiny -q -t -l 3 -p none >$t/l3
 check "-l 3 truncates to 3 tokens" "[ \$(grep -c . $t/l3) -eq 3 ]"
 
+# qkv streams as tok -b writes them: ids, token types, text carried through
+for c in batch pair; do
+	r=$G/bert-tiny/ref/$c
+	$REF tostream $r/ids.txt $t/in.qkv --types $r/token_types.txt --text $r/sentences.txt
+	$BIN/embed -m $G/bert-tiny -p pooler <$t/in.qkv >$t/out.qkv
+	check "stream $c: pooled" "$REF compare $r pooled $t/out.qkv"
+	check "stream $c: text carried through" \
+	    "$REF column $t/out.qkv text | cmp - $r/sentences.txt"
+	$BIN/embed -m $G/bert-tiny -p none <$t/in.qkv >$t/tok.qkv
+	check "stream $c: -p none, a row per token" \
+	    "$REF compare $r last_hidden_state $t/tok.qkv --tokens"
+	check "stream $c: -p none rows say seq, pos and id" \
+	    "[ \"\$($REF column $t/tok.qkv id | tr '\n' ' ')\" = \"\$(tr '\n' ' ' <$r/ids.txt)\" ] &&
+	    [ \$($REF column $t/tok.qkv seq | uniq | wc -l) -eq \$(wc -l <$r/ids.txt) ] &&
+	    [ \$($REF column $t/tok.qkv pos | sed -n 1p) -eq 0 ]"
+done
+r=$G/bert-tiny/ref/pair
+$REF tostream $r/ids.txt $t/in2.qkv --types $r/token_types.txt --types-name token_type_ids
+$BIN/embed -m $G/bert-tiny -p pooler <$t/in2.qkv >$t/out2.qkv
+check "stream with token_type_ids and no text" \
+    "$REF compare $r pooled $t/out2.qkv && ! $REF column $t/out2.qkv text 2>/dev/null"
+# pair ids without specials in a stream with types: wrapped as a pair
+sed 's/^2 //; s/ 3$//; s/ 3 / /' $r/ids.txt >$t/bare.txt
+sed 's/^0 //; s/ 1$//; s/0 1/1/' $r/token_types.txt >$t/bare.types
+$REF tostream $t/bare.txt $t/bare.qkv --types $t/bare.types
+$BIN/embed -m $G/bert-tiny -p pooler <$t/bare.qkv >$t/bare.out
+check "pairs without specials become [CLS] A [SEP] B [SEP]" \
+    "$REF compare $r pooled $t/bare.out"
+: | $BIN/embed -m $G/bert-tiny >$t/empty.qkv
+check "no input: an empty, valid stream" \
+    "[ -z \"\$($REF column $t/empty.qkv vec)\" ]"
+
+# qkv model files made by pack -i serve the same model, files included
+$BIN/pack -i $G/bert-tiny-st -o $t/st.qkv
+$BIN/embed -m $t/st.qkv -t <$G/bert-tiny-st/ref/batch/ids.txt >$t/stq
+check "pack -i model file: sentence-transformers defaults and vectors" \
+    "$REF compare $G/bert-tiny-st/ref/batch mean_pooled_l2 $t/stq"
+$BIN/pack -i $G/bert-tiny-legacy-bf16 -o $t/bf.qkv
+$BIN/embed -m $t/bf.qkv -t -p none <$G/bert-tiny-legacy-bf16/ref/pair/ids.txt >$t/bfq
+check "pack -i model file of a legacy BF16 checkpoint" \
+    "$REF compare $G/bert-tiny-legacy-bf16/ref/pair last_hidden_state $t/bfq --tokens"
+
+# the pipeline: an index of sentences, a query, nearest prints the text
+r=$G/bert-tiny-st/ref/batch
+$REF tostream $r/ids.txt $t/docs.qkv --text $r/sentences.txt
+$BIN/embed -m $G/bert-tiny-st <$t/docs.qkv >$t/idx.qkv
+sed -n 2p $r/ids.txt >$t/q.txt
+$REF tostream $t/q.txt $t/q.qkv --text $t/q.txt
+$BIN/embed -m $G/bert-tiny-st <$t/q.qkv | $BIN/nearest -k 1 $t/idx.qkv >$t/hit
+check "stream pipeline: nearest finds the query's sentence" \
+    "[ \"\$(cut -f2,4,5 $t/hit)\" = \"1	2	\$(sed -n 2p $r/sentences.txt)\" ]"
+$BIN/embed -m $G/bert-tiny-st -t <$t/q.txt | $BIN/nearest -k 1 $t/idx.qkv >$t/hit2
+check "text ids between the stages: the same answer" "cmp $t/hit $t/hit2"
+
+fails "stream without ids" 1 "embed: .*in3.qkv: the stream has no 'ids' column" \
+    "$PY -c \"import sys; sys.path.insert(0, 'formats'); import qkv; qkv.write_stream('$t/in3.qkv', [('text', 'string', 'str', ())], {'text': ['a']})\" &&
+    $BIN/embed -m $G/bert-tiny $t/in3.qkv"
+head -c 60 $t/in.qkv >$t/cut.qkv
+fails "truncated stream" 1 "embed: .*cut.qkv" "$BIN/embed -m $G/bert-tiny $t/cut.qkv"
+
 fails "id outside the vocabulary" 1 "embed: <stdin>: line 2: id 1000 is outside the vocabulary" \
     "printf '2 5 3\n2 1000 3\n' | $BIN/embed -m $G/bert-tiny -t"
 fails "not an id" 1 "embed: <stdin>: line 1: 'x7' is not a token id" \
