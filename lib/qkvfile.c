@@ -414,6 +414,8 @@ has_meta(const buf *b, const char *key)
 static void
 shuffle(unsigned char *dst, const unsigned char *src, size_t n, size_t k)
 {
+	if (n == 0)
+		return;
 	if (k == 4) {
 		unsigned char *d0 = dst, *d1 = dst + n, *d2 = dst + 2 * n,
 		    *d3 = dst + 3 * n;
@@ -438,6 +440,8 @@ shuffle(unsigned char *dst, const unsigned char *src, size_t n, size_t k)
 static void
 unshuffle(unsigned char *dst, const unsigned char *src, size_t n, size_t k)
 {
+	if (n == 0)
+		return;
 	if (k == 4) {
 		const unsigned char *s0 = src, *s1 = src + n, *s2 = src + 2 * n,
 		    *s3 = src + 3 * n;
