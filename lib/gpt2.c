@@ -220,6 +220,8 @@ parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
 	}
 	j = json_object_get(root, "scale_attn_weights");
 	c->scale_attn = j == NULL || json_is_true(j);
+	j = json_object_get(root, "tie_word_embeddings");
+	c->tied = j == NULL || json_is_true(j);
 	j = json_object_get(root, "scale_attn_by_inverse_layer_idx");
 	c->scale_by_layer = json_is_true(j);
 	rc = 0;
@@ -255,6 +257,7 @@ infer_config(gpt2_config *c, qkv_model *m, qkv_err *e)
 	c->act = GPT2_GELU_TANH;
 	c->scale_attn = 1;
 	c->scale_by_layer = 0;
+	c->tied = find(m, "lm_head.weight") == NULL;
 	return 0;
 }
 
@@ -293,7 +296,6 @@ gpt2_open(qkv_model *m, qkv_err *e)
 	gpt2 *g;
 	gpt2_config *c;
 	const char *cfg;
-	const qkv_tensor *head;
 	size_t len;
 
 	if ((g = qkv_calloc(1, sizeof *g, e)) == NULL)
@@ -323,10 +325,11 @@ gpt2_open(qkv_model *m, qkv_err *e)
 	for (int l = 0; l < c->n_layer; l++)
 		if (load_layer(g, m, l, e) < 0)
 			goto fail;
-	/* lm_head is wte unless the file carries its own */
+	/* lm_head is wte (a copy in the file changes nothing) unless the
+	 * config unties them */
 	g->head = g->wte;
-	if ((head = qkv_model_tensor(m, "lm_head.weight")) != NULL &&
-	    mat(g, m, "lm_head.weight", c->n_vocab, c->n_embd, &g->head, e) < 0)
+	if (!c->tied && mat(g, m, "lm_head.weight", c->n_vocab, c->n_embd,
+	    &g->head, e) < 0)
 		goto fail;
 	c->dtype = g->layer[0].attn_w.dtype;
 	return g;

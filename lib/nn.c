@@ -685,6 +685,8 @@ struct mm_job {
 
 /* Rows below this go through the GEMV kernels, one row at a time. */
 #define NN_GEMV_ROWS 4
+/* Output columns per sgemm task. */
+#define NN_SLICE 128
 
 static void
 mm_gemv_task(void *arg, int t, float *scratch)
@@ -773,7 +775,9 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 		nn_parallel(ntask, mm_gemv_task, &j);
 		return;
 	}
-	j.width = ((OC + nw - 1) / nw + 15) & ~15;
+	/* a fixed slice width, not one from the worker count: BLAS may
+	 * round a slice differently by its size (small-matrix kernels) */
+	j.width = NN_SLICE;
 	if (w->dtype != QKV_F32) {
 		int cap = (NN_SCRATCH / C) & ~15;
 		if (cap < 16)

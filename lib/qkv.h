@@ -359,6 +359,7 @@ typedef struct gpt2_config {
 	int act;		/* GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU */
 	int scale_attn;		/* divide scores by sqrt(head_dim) */
 	int scale_by_layer;	/* and by layer index + 1 */
+	int tied;		/* lm_head is wte (tie_word_embeddings) */
 	int dtype;		/* of the big matrices, as stored */
 } gpt2_config;
 enum { GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU };
