@@ -81,6 +81,59 @@ parse_ids(char *line, size_t len, int32_t **ids, size_t *cap, int *n,
 	return 0;
 }
 
+/* One row of a qkv stream's "ids" column (any integer dtype) as ids. */
+static int
+row_ids(const qkv_cell *c, int dtype, int32_t **ids, size_t *cap, int *n,
+    int V, qkv_err *e)
+{
+	size_t es = qkv_dtype_size(dtype);
+
+	if (c->n == 0)
+		return qkv_errf(e, "empty prompt");
+	if (c->n > *cap) {
+		int32_t *ni = realloc(*ids, c->n * sizeof *ni);
+		if (ni == NULL)
+			return qkv_errf(e, "out of memory");
+		*ids = ni;
+		*cap = c->n;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		int64_t v = 0;
+		const unsigned char *p = (const unsigned char *)c->p + i * es;
+		switch (dtype) {
+		case QKV_U8: v = p[0]; break;
+		case QKV_I8: v = (int8_t)p[0]; break;
+		case QKV_U16: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
+		case QKV_I16: { int16_t x; memcpy(&x, p, 2); v = x; break; }
+		case QKV_I32: { int32_t x; memcpy(&x, p, 4); v = x; break; }
+		default: memcpy(&v, p, 8); break;
+		}
+		if (v < 0 || v >= V)
+			return qkv_errf(e, "id %lld is outside the vocabulary "
+			    "(0..%d)", (long long)v, V - 1);
+		(*ids)[i] = (int32_t)v;
+	}
+	*n = (int)(c->n > INT32_MAX ? INT32_MAX : c->n);
+	return 0;
+}
+
+/* The "ids" column of a qkv stream: ragged, of an integer dtype. */
+static int
+ids_col(qkv_reader *r, const char *name, qkv_err *e)
+{
+	int i = qkv_reader_find(r, "ids");
+	const qkv_col *c;
+
+	if (i < 0)
+		return qkv_errf(e, "%s: the stream has no 'ids' column", name);
+	c = qkv_reader_col(r, i);
+	if (c->kind != QKV_COL_RAGGED || c->dtype < QKV_U8 ||
+	    c->dtype > QKV_I64)
+		return qkv_errf(e, "%s: column 'ids' is not a ragged integer "
+		    "column", name);
+	return i;
+}
+
 static int
 score(gpt2_state *st, const int32_t *ids, int T, FILE *out, int verbose,
     double **lp, qkv_err *e)
@@ -280,16 +333,39 @@ main(int argc, char **argv)
 	uint64_t item = 0;
 	char *line;
 	size_t len;
-	int T, r;
-	while ((r = qkv_in_line(in, &line, &len, MAXLINE, &e)) == 1) {
-		long lineno = qkv_in_lineno(in);
-		if (parse_ids(line, len, &ids, &cap, &T, cfg->n_vocab, &e) < 0 ||
+	int T, r, col = -1;
+	/* id lines, or the qkv stream of `tok -b` */
+	qkv_reader *qr = NULL;
+	qkv_cell *cells = NULL;
+	if (qkv_in_is_qkv(in)) {
+		if ((qr = qkv_reader_open(in, &e)) == NULL ||
+		    (col = ids_col(qr, qkv_in_name(in), &e)) < 0 ||
+		    (cells = qkv_calloc((size_t)qkv_reader_ncols(qr),
+		    sizeof *cells, &e)) == NULL)
+			errx(1, "%s", e.msg);
+	}
+	for (;;) {
+		const char *what = qr ? "row" : "line";
+		long lineno;
+		if (qr) {
+			if ((r = qkv_reader_next(qr, cells, &e)) != 1)
+				break;
+			lineno = (long)qkv_reader_rows(qr);
+		} else {
+			if ((r = qkv_in_line(in, &line, &len, MAXLINE, &e)) != 1)
+				break;
+			lineno = qkv_in_lineno(in);
+		}
+		if ((qr ? row_ids(&cells[col], qkv_reader_col(qr, col)->dtype,
+		    &ids, &cap, &T, cfg->n_vocab, &e) : parse_ids(line, len, &ids,
+		    &cap, &T, cfg->n_vocab, &e)) < 0 ||
 		    (T > cfg->n_ctx && qkv_errf(&e, "%d tokens exceed the "
 		    "context of %d positions", T, cfg->n_ctx) < 0) ||
 		    (o.score ? score(st, ids, T, out->f, o.verbose, &lp, &e) :
 		    generate(st, pk, cfg, &o, ids, T, item, logits, out->f,
 		    stream, &full, &e)) < 0) {
-			warnx("%s: line %ld: %s", qkv_in_name(in), lineno, e.msg);
+			warnx("%s: %s %ld: %s", qkv_in_name(in), what, lineno,
+			    e.msg);
 			rc = 1;
 			break;
 		}
@@ -310,6 +386,8 @@ main(int argc, char **argv)
 			fflush(out->f);	/* earlier lines stay intact */
 		qkv_out_abort(out);
 	}
+	qkv_reader_close(qr);
+	free(cells);
 	qkv_in_close(in);
 	free(ids);
 	free(lp);

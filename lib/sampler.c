@@ -66,22 +66,16 @@ gpt2_pick_clear(gpt2_pick *p)
 }
 
 /* The step's uniform number in [0, 1): a function of (seed, item, step)
- * only.  (A private splitmix64 hash until rng.c's keyed streams land.) */
-static uint64_t
-mix64(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15u;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
+ * only, from rng.c's keyed Philox streams (one stream per step). */
+#define PURPOSE_SAMPLE 0x73616d70u	/* "samp" */
 
 static double
 uniform(uint64_t seed, uint64_t item, uint64_t step)
 {
-	uint64_t h = mix64(mix64(mix64(seed) ^ item) ^ step);
+	qkv_rng r;
 
-	return (double)(h >> 11) * 0x1.0p-53;
+	qkv_rng_init(&r, seed, item, PURPOSE_SAMPLE ^ (uint32_t)step);
+	return qkv_rng_uniform(&r);
 }
 
 /* The first maximum: ties go to the lowest id. */

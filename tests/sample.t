@@ -102,8 +102,8 @@ t "--echo: prompt then the 4 greedy tokens" sh -c "test \"\$(cat $T/o)\" = \"$id
 
 # the end token (999 here) ends a line unless -E
 yes "$ids" | head -300 >"$T/p300"
-$S -m $M -s 3 -n 12 -t 3 -E "$T/p300" >"$T/withE"
-$S -m $M -s 3 -n 12 -t 3 "$T/p300" >"$T/noE"
+$S -m $M -s 3 -n 40 -t 3 -E "$T/p300" >"$T/withE"
+$S -m $M -s 3 -n 40 -t 3 "$T/p300" >"$T/noE"
 t "-E: the end token was drawn on some lines" grep -qw 999 "$T/withE"
 t "without -E: each line stops right before the end token" $PY -c "
 a = open('$T/withE').read().splitlines(); b = open('$T/noE').read().splitlines()
@@ -118,6 +118,28 @@ t "a full context stops generation at 256 positions" sh -c \
     "test \$(wc -w <$T/o) -eq 32 && grep -q 'filled the context of 256' $T/e"
 $S -m $M -t 0 -E -n 100 -q $M/ref/long_gen/ids.txt 2>"$T/e" >/dev/null
 t "-q: no note" test ! -s "$T/e"
+
+# the qkv stream of `tok -b`: a ragged integer column "ids" (and text)
+$PY -c "
+import sys; sys.path.insert(0, 'formats'); import qkv, numpy as np
+rows = [np.array(l.split(), np.int32) for l in open('$M/ref/batch/ids.txt')]
+qkv.write_stream('$T/ids.qkv', [('ids', 'ragged', 'i32', ()), ('text', 'string', 'str', ())],
+    {'ids': rows, 'text': ['a', 'b', 'c']}, chunk=2)
+qkv.write_stream('$T/i64.qkv', [('text', 'string', 'str', ()), ('ids', 'ragged', 'i64', ())],
+    {'ids': [np.array([1, 2], np.int64), np.array([], np.int64)], 'text': ['x', 'y']})
+qkv.write_stream('$T/noids.qkv', [('text', 'string', 'str', ())], {'text': ['x']})"
+$S -m $M -t 0 -E -n 32 "$T/ids.qkv" >"$T/got"
+$S -m $M -t 0 -E -n 32 $M/ref/batch/ids.txt >"$T/want"
+t "a qkv stream of ids in: the same output as id lines" cmp "$T/want" "$T/got"
+$S -m $M --score <"$T/ids.qkv" >"$T/got"
+$S -m $M --score $M/ref/batch/ids.txt >"$T/want"
+t "a qkv stream on stdin, --score: the same output" cmp "$T/want" "$T/got"
+$S -m $M -n 2 -s 1 "$T/i64.qkv" >"$T/o" 2>"$T/e"; rc=$?
+t "qkv stream: an empty row is row 2's error, row 1 written" sh -c \
+    "test $rc -eq 1 && grep -qx 'sample: $T/i64.qkv: row 2: empty prompt' $T/e && test \$(wc -l <$T/o) -eq 1"
+$S -m $M "$T/noids.qkv" >/dev/null 2>"$T/e"; rc=$?
+t "qkv stream without ids: exit 1 naming the column" sh -c \
+    "test $rc -eq 1 && grep -q \"no 'ids' column\" $T/e"
 
 # | head: ends quietly
 yes "$ids" | head -50 | $S -m $M -s 1 -n 50 2>"$T/e" | head -2 >/dev/null
