@@ -205,9 +205,10 @@ main(int argc, char **argv)
 		errx(1, "-b: qkv streams are not written yet");
 	(void)quiet;
 
-	if (model == NULL && (model = getenv("QKV_MODEL")) == NULL)
+	if ((model = qkv_model_default(model)) == NULL)
 		errx(2, "no model: give -m MODEL or set QKV_MODEL");
-	qkv_ptvocab *v = qkv_ptvocab_load(model, &e);
+	qkv_model *m = qkv_model_open(model, &e);
+	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
 		errx(1, "%s", e.msg);
 
@@ -256,6 +257,7 @@ main(int argc, char **argv)
 	if (qkv_out_commit(out, &e) < 0)
 		errx(1, "%s", e.msg);
 	qkv_ptvocab_free(v);
+	qkv_model_close(m);
 	return 0;
 fail:
 	qkv_out_abort(out);

@@ -14,7 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "qkv.h"
 
@@ -175,56 +174,47 @@ qkv_ptvocab_free(qkv_ptvocab *v)
 }
 
 qkv_ptvocab *
-qkv_ptvocab_load(const char *model, qkv_err *e)
+qkv_ptvocab_from_model(qkv_model *m, qkv_err *e)
 {
-	struct stat st;
-	char *path = NULL, *line, **tok = NULL;
+	const char *text, *p, *end;
+	const char **tok = NULL;
+	char *copy = NULL;
 	size_t len, n = 0, cap = 0;
-	qkv_in *in = NULL;
 	qkv_ptvocab *v = NULL;
-	int rc;
 
-	if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (asprintf(&path, "%s/vocab.txt", model) < 0) {
-			qkv_errf(e, "out of memory");
-			return NULL;
-		}
-	} else if ((path = strdup(model)) == NULL) {
-		qkv_errf(e, "out of memory");
+	if ((text = qkv_model_file(m, "vocab.txt", &len)) == NULL) {
+		qkv_errf(e, "%s: no vocab.txt (a WordPiece vocabulary is "
+		    "needed)", qkv_model_path(m));
 		return NULL;
 	}
-	if ((in = qkv_in_open(path, e)) == NULL)
-		goto out;
-	while ((rc = qkv_in_line(in, &line, &len, 1 << 16, e)) > 0) {
-		/* the reference strips each line */
-		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' ||
-		    line[len - 1] == '\r'))
-			len--;
-		while (len > 0 && (*line == ' ' || *line == '\t')) {
-			line++;
-			len--;
-		}
-		if (grow(&tok, &cap, n + 1, sizeof *tok, e) < 0 ||
-		    (tok[n] = strndup(line, len)) == NULL) {
-			qkv_errf(e, "out of memory");
+	/* one token a line, stripped as the reference strips it */
+	if ((copy = qkv_malloc(len + 1, e)) == NULL)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	for (p = copy, end = copy + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *t = (char *)p;
+		char *te = nl ? nl : (char *)end;
+		p = nl ? nl + 1 : end;
+		while (te > t && (te[-1] == ' ' || te[-1] == '\t' ||
+		    te[-1] == '\r'))
+			te--;
+		while (t < te && (*t == ' ' || *t == '\t'))
+			t++;
+		*te = '\0';
+		if (grow(&tok, &cap, n + 1, sizeof *tok, e) < 0)
 			goto out;
-		}
-		n++;
+		tok[n++] = t;
 	}
-	if (rc < 0)
-		goto out;
 	if (n == 0) {
-		qkv_errf(e, "%s: empty vocabulary", path);
+		qkv_errf(e, "%s: empty vocab.txt", qkv_model_path(m));
 		goto out;
 	}
-	if ((v = qkv_ptvocab_new((const char *const *)tok, n, e)) == NULL)
-		qkv_errprefix(e, path);
+	if ((v = qkv_ptvocab_new(tok, n, e)) == NULL)
+		qkv_errprefix(e, qkv_model_path(m));
 out:
-	for (size_t i = 0; i < n; i++)
-		free(tok[i]);
 	free(tok);
-	qkv_in_close(in);
-	free(path);
+	free(copy);
 	return v;
 }
 

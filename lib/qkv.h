@@ -415,8 +415,8 @@ typedef struct qkv_ptvocab qkv_ptvocab;
 qkv_ptvocab *qkv_ptvocab_new(const char *const *tokens, size_t n,
     qkv_err *e);
 void qkv_ptvocab_free(qkv_ptvocab *v);
-/* From a model path: a directory holding vocab.txt, or a vocab.txt. */
-qkv_ptvocab *qkv_ptvocab_load(const char *model, qkv_err *e);
+/* From a model's vocab.txt. */
+qkv_ptvocab *qkv_ptvocab_from_model(qkv_model *m, qkv_err *e);
 size_t qkv_ptvocab_size(const qkv_ptvocab *v);
 int32_t qkv_ptvocab_cls(const qkv_ptvocab *v);
 int32_t qkv_ptvocab_sep(const qkv_ptvocab *v);
