@@ -229,6 +229,44 @@ int qkv_twriter_tensor(qkv_twriter *w, const char *name, int dtype, int ndim,
 int qkv_twriter_close(qkv_twriter *w, qkv_err *e);	/* frees w */
 void qkv_twriter_free(qkv_twriter *w);
 
+/* -- Beyond the basics: limits, kinds, chunk-level access. */
+#define QKV_MAXREC (1u << 30)		/* bytes in one record body */
+#define QKV_MAXCOLS 1024
+#define QKV_MAXCHUNKROWS (1u << 24)
+enum qkv_codec { QKV_CODEC_RAW = 0, QKV_CODEC_ZLIB = 1, QKV_CODEC_SHUFFLE = 2 };
+const char *qkv_codec_name(int codec);		/* "raw", "zlib", "shuffle" */
+/* The kind of a qkv file from its first bytes: 'S' (row stream), 'T'
+ * (tensor file), or 0 if p[0..n) is not a version-1 qkv preamble. */
+int qkv_kind(const void *p, size_t n);
+const char *qkv_col_kind_name(int kind);	/* "fixed", "ragged", "string" */
+
+/* Target uncompressed bytes per chunk (default 1 MiB); before the first
+ * row.  Smaller chunks mean less latency and memory, more overhead. */
+void qkv_writer_chunk(qkv_writer *w, size_t bytes);
+/* A reader over memory the caller keeps alive (fuzzing, tests). */
+qkv_reader *qkv_reader_open_mem(const void *buf, size_t len,
+    const char *name, qkv_err *e);
+int qkv_reader_nmeta(const qkv_reader *r);
+const char *qkv_reader_meta_key(const qkv_reader *r, int i);
+/* Totals for column i over the chunks read so far. */
+typedef struct qkv_colstat {
+	uint64_t raw;		/* bytes of content, uncompressed */
+	uint64_t stored;	/* bytes stored */
+	uint32_t crc;		/* CRC-32 of all its contents, concatenated */
+	unsigned codecs;	/* bit 1 << codec for every codec seen */
+} qkv_colstat;
+const qkv_colstat *qkv_reader_colstat(const qkv_reader *r, int i);
+uint64_t qkv_reader_chunks(const qkv_reader *r);	/* chunks read so far */
+/* Read the next chunk without decompressing it (its framing and record
+ * CRC are checked, its content CRCs are not); rows of the current chunk not
+ * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error. */
+int qkv_reader_skip(qkv_reader *r, qkv_err *e);
+
+/* A tensor file read whole from an input that cannot be mapped (a pipe). */
+qkv_file *qkv_file_read(qkv_in *in, qkv_err *e);
+uint32_t qkv_file_crc(const qkv_file *f, int i);	/* tensor i's CRC */
+uint64_t qkv_file_offset(const qkv_file *f, int i);	/* and its offset */
+
 /* ==== npy ==================================================================== */
 
 /* Map a .npy file (version 1-3, little-endian numeric dtypes, C order). */
@@ -309,6 +347,14 @@ void nn_gelu_erf(float *x, size_t n);	/* exact, in place */
 void nn_gelu_tanh(float *x, size_t n);	/* tanh approximation, in place */
 void nn_softmax(float *x, int rows, int n);	/* each row, in place */
 void nn_add(float *x, const float *y, size_t n);	/* x += y */
+/* Vectorised versions (AVX-512 / AVX2 / baseline chosen at load time) for
+ * the hot loops of the encoders: exp within 2 ulp; GELU within 1e-6 of the
+ * exact value, like PyTorch's own vectorised GELU. */
+void nn_exp_fast(float *x, size_t n);		/* in place */
+void nn_gelu_erf_fast(float *x, size_t n);	/* exact-erf GELU, in place */
+void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
+/* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
+void nn_l2_normalize(float *x, int rows, int n, float eps);
 
 /* ==== rng ==================================================================== */
 
@@ -353,6 +399,75 @@ void qkv_mt_shuffle(qkv_mt *m, void *base, size_t n, size_t size);
 /* ==== tokenizer ============================================================== */
 
 /* ==== bert =================================================================== */
+
+/* BERT-family encoders (bert.c).  Loads Hugging Face checkpoints
+ * (BertModel, BertForPreTraining, BertForMaskedLM, ... with or without the
+ * "bert." prefix, LayerNorm gamma/beta, sentence-transformers layouts) in
+ * F32, F16, BF16 or F64: aligned F32 weights are used in place from the
+ * mapping, others are converted to f32 once at load.  Computes in f32,
+ * every product through nn_sgemm.
+ *
+ * Batches are packed: n sequences of len[i] tokens lie one after another
+ * in ids (and types, and the (N,H) hidden states, N = sum of len), with no
+ * padding.  A bert is not safe for use by two threads at once (it owns its
+ * workspace). */
+enum { BERT_GELU, BERT_GELU_TANH, BERT_RELU };
+typedef struct bert_config {
+	int vocab, hidden, layers, heads, intermediate;
+	int max_positions, type_vocab, pad_id;
+	int act;			/* BERT_GELU (exact erf), ... */
+	float eps;			/* LayerNorm epsilon */
+} bert_config;
+
+typedef struct bert bert;
+/* m must outlive the bert.  Errors name the model and the tensor:
+ * unknown architectures, missing tensors, shape mismatches. */
+bert *bert_load(qkv_model *m, qkv_err *e);
+void bert_free(bert *b);
+const bert_config *bert_cfg(const bert *b);
+/* The model holding the weights and config (m, or the sentence-transformers
+ * Transformer module's directory when weights live there). */
+qkv_model *bert_model(bert *b);
+/* A weight by canonical name, as f32, shape checked: the Hugging Face name
+ * without the model's prefix ("bert." or none) and with LayerNorm.weight /
+ * .bias for .gamma / .beta: "embeddings.word_embeddings.weight",
+ * "encoder.layer.0.output.dense.bias", "pooler.dense.weight", and heads
+ * outside the prefix such as "cls.predictions.bias".  cols is 0 for a 1-D
+ * tensor.  Converted once and owned by b; NULL with an error naming the
+ * tensor if missing or of another shape. */
+const float *bert_weight(bert *b, const char *name, int64_t rows,
+    int64_t cols, qkv_err *e);
+/* Check ids (0 <= id < vocab), types (NULL: all 0) and lengths (1 to
+ * max_positions): the error names the sequence (from 1) and token. */
+int bert_check_ids(const bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, qkv_err *e);
+/* hidden (N,H) = the last hidden states (after the last LayerNorm) of every
+ * token.  types may be NULL. */
+int bert_encode(bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, float *hidden, qkv_err *e);
+/* pooled (n,H) = tanh(W_pool h[CLS] + b_pool); error if no pooler. */
+int bert_pooler(bert *b, const float *hidden, const int *len, int n,
+    float *pooled, qkv_err *e);
+
+/* Pooling modes: sentence-transformers' plus the pooler and none (the
+ * per-token vectors). */
+enum {
+	BERT_POOL_CLS, BERT_POOL_MEAN, BERT_POOL_MAX, BERT_POOL_MEAN_SQRT,
+	BERT_POOL_WEIGHTED_MEAN, BERT_POOL_LAST, BERT_POOL_POOLER,
+	BERT_POOL_NONE
+};
+int bert_pool_parse(const char *name);	/* -1 if unknown */
+const char *bert_pool_name(int mode);
+/* out (n,H): one vector per sequence from hidden (N,H); not for NONE. */
+int bert_pool(bert *b, int mode, const float *hidden, const int *len, int n,
+    float *out, qkv_err *e);
+/* sentence-transformers defaults (modules.json, the Pooling module's
+ * config.json, Normalize, sentence_bert_config.json's max_seq_length):
+ * returns 1 when found, 0 when m is not a sentence-transformers model
+ * (then cls, no normalisation, *maxlen 0), -1 on error (a module embed
+ * cannot apply, such as Dense, or several pooling modes at once). */
+int bert_st_defaults(qkv_model *m, int *pool, int *normalize, int *maxlen,
+    qkv_err *e);
 
 /* ==== gpt2 =================================================================== */
 
