@@ -259,7 +259,8 @@ const qkv_colstat *qkv_reader_colstat(const qkv_reader *r, int i);
 uint64_t qkv_reader_chunks(const qkv_reader *r);	/* chunks read so far */
 /* Read the next chunk without decompressing it (its framing and record
  * CRC are checked, its content CRCs are not); rows of the current chunk not
- * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error. */
+ * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error.
+ * qkv_reader_rows counts the skipped chunk's rows as returned. */
 int qkv_reader_skip(qkv_reader *r, qkv_err *e);
 
 /* A tensor file read whole from an input that cannot be mapped (a pipe). */
@@ -508,6 +509,27 @@ int knn_end(knn *s, knn_hit *hits, qkv_err *e);
  * NULL if it had none.  Valid until knn_free. */
 const char *knn_text(const knn *s, int64_t row, size_t *len);
 void knn_free(knn *s);
+
+/* An index: qkv vector streams (a FIXED float column named col; text
+ * from a STRING column "text" if there is one), qkv tensor files or .npy
+ * files holding one 2-D float tensor (rows, dimension), all of one
+ * dimension; rows numbered from 0 across the files in order.  Tensor files
+ * are mapped; streams are read chunk by chunk, again for each search (so
+ * a stream that is not a regular file serves one search only). */
+typedef struct knn_index knn_index;
+knn_index *knn_index_open(char *const *paths, int n, const char *col,
+    qkv_err *e);
+int knn_index_dim(const knn_index *ix);
+/* knn_topk over the whole index. */
+int knn_index_search(knn_index *ix, const float *q, int nq, int metric,
+    int k, knn_hit *hits, qkv_err *e);
+/* The text of a hit of the last search, as knn_text. */
+const char *knn_index_text(const knn_index *ix, int64_t row, size_t *len);
+void knn_index_close(knn_index *ix);
+/* Check that a stream's column col holds float vectors of dimension *dim
+ * (any if *dim is 0; it is then set); returns the column or -1. */
+int knn_vec_col(const qkv_reader *r, const char *col, int *dim,
+    const char *name, qkv_err *e);
 
 /* Queries per batch that keep a search near 256 MB. */
 int knn_batch_size(int dim, int k);

@@ -985,7 +985,8 @@ read_record(qkv_reader *r, const unsigned char **body, uint32_t *len,
 		if ((k = src_read(r, r->rec + got, want, e)) < 0)
 			return (r->failed = 1), -1;
 		if (k == 0)
-			return rerr(r, e, "truncated %s record", tag);
+			return rerr(r, e, "truncated %s record (or its length, "
+			    "%u, is damaged)", tag, *len);
 		got += want;
 	}
 	if (qkv_crc32(0, r->rec, need - 4) != get32(r->rec + need - 4))
@@ -1380,6 +1381,8 @@ lens:
 		    (size_t)(c.end - c.p));
 	r->rows_seen += nrows;
 	r->chunks++;
+	if (skip)
+		r->rows_out += nrows;
 	r->nrows = skip ? 0 : nrows;
 	r->row = 0;
 	return 1;

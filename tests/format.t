@@ -10,17 +10,11 @@ mkdir -p "$T" && trap 'rm -rf "$T"' EXIT
 [ -x tests/bin/qkvfile ] || { printf '1..1\nnot ok 1 - tests/bin/qkvfile is not built (make units)\n'; exit 1; }
 exec "${PYTHON:-/usr/bin/python3}" - "$T" <<'PY'
 import sys, subprocess, re
-sys.path.insert(0, "formats")
+sys.path[:0] = ["formats", "tests"]
 import numpy as np, qkv
+from tap import ok, done
 
 T = sys.argv[1]
-n = 0
-fails = 0
-def ok(c, msg):
-    global n, fails
-    n += 1
-    fails += not c
-    print("%sok %d - %s" % ("" if c else "not ", n, msg))
 def run(*a):
     return subprocess.run(list(a), capture_output=True, text=True)
 
@@ -124,6 +118,5 @@ toc = struct.unpack_from("<Q", tf, len(tf) - 20)[0]
 ok(all(rejects(tf[:i]) for i in range(len(tf))), "python reader refuses every cut of a tensor file")
 ok(all(rejects(tf[:i] + bytes([tf[i] ^ 0x40]) + tf[i + 1:]) for i in range(toc, len(tf))),
    "python reader refuses every flipped byte of its TOC and END")
-print("1..%d" % n)
-sys.exit(1 if fails else 0)
+done()
 PY
