@@ -1216,3 +1216,197 @@ out:
 		scratch_close(&sc[i]);
 	return rc;
 }
+
+/* ---- training shards ------------------------------------------------------ */
+
+struct qkv_shards {
+	char *prefix;
+	int blocks, L, P;
+	size_t per, n;		/* rows per shard, rows held */
+	int64_t *feat[NG];	/* the current shard's arrays */
+	float *w;
+	int32_t *carry;		/* blocks: tokens not yet in a block */
+	size_t ncarry;
+	char **made;
+	size_t nmade, madecap;
+};
+
+qkv_shards *
+qkv_shards_open(const char *prefix, int blocks, int L, int P, size_t per,
+    qkv_err *e)
+{
+	qkv_shards *w;
+
+	if (L < 1 || P < 0 || per < 1 || per > ((size_t)1 << 40))
+		return qkv_errf(e, "bad shard shape"), NULL;
+	if ((w = qkv_calloc(1, sizeof *w, e)) == NULL)
+		return NULL;
+	w->blocks = blocks;
+	w->L = L;
+	w->P = blocks ? 0 : P;
+	w->per = per;
+	if ((w->prefix = strdup(prefix)) == NULL) {
+		qkv_errf(e, "out of memory");
+		goto fail;
+	}
+	for (int k = 0; k < NG; k++) {
+		size_t len = k == G_LABEL ? 1 : k >= G_POS ? (size_t)w->P :
+		    (size_t)L, bytes;
+		if (k == G_W || (blocks && k != G_IDS))
+			continue;
+		if (qkv_mul_size(per, len ? len : 1, &bytes) < 0 ||
+		    (w->feat[k] = qkv_calloc(bytes, sizeof(int64_t), e)) == NULL)
+			goto fail;
+	}
+	if (!blocks && (w->w = qkv_calloc(per * (size_t)(P ? P : 1),
+	    sizeof *w->w, e)) == NULL)
+		goto fail;
+	if (blocks && (w->carry = qkv_calloc((size_t)L, sizeof *w->carry, e)) ==
+	    NULL)
+		goto fail;
+	return w;
+fail:
+	qkv_shards_abort(w);
+	return NULL;
+}
+
+static void
+shards_free(qkv_shards *w)
+{
+	for (size_t i = 0; i < w->nmade; i++)
+		free(w->made[i]);
+	free(w->made);
+	for (int k = 0; k < NG; k++)
+		free(w->feat[k]);
+	free(w->w);
+	free(w->carry);
+	free(w->prefix);
+	free(w);
+}
+
+void
+qkv_shards_abort(qkv_shards *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->nmade; i++)
+		unlink(w->made[i]);
+	shards_free(w);
+}
+
+/* Write the rows held as the next shard file. */
+static int
+shards_flush(qkv_shards *w, qkv_err *e)
+{
+	char *path;
+	qkv_out *o;
+	qkv_twriter *tw;
+
+	if (asprintf(&path, "%s-%05zu.qkv", w->prefix, w->nmade) < 0)
+		return qkv_errf(e, "out of memory");
+	if (grow(&w->made, &w->madecap, w->nmade + 1, sizeof *w->made,
+	    e) < 0 || (o = qkv_out_open(path, e)) == NULL) {
+		free(path);
+		return -1;
+	}
+	if ((tw = qkv_twriter_open(o->f, path, e)) == NULL)
+		goto fail;
+	for (int k = 0; k < NG; k++) {
+		if (w->blocks && k != G_IDS)
+			continue;
+		int64_t shape[2] = {(int64_t)w->n, k == G_LABEL ? 1 :
+		    k >= G_POS ? w->P : w->L};
+		size_t esz = k == G_W ? sizeof(float) : sizeof(int64_t);
+		const void *data = k == G_W ? (const void *)w->w :
+		    (const void *)w->feat[k];
+		if (qkv_twriter_tensor(tw, gname[k], k == G_W ? QKV_F32 :
+		    QKV_I64, 2, shape, data, w->n * (size_t)shape[1] * esz,
+		    e) < 0) {
+			qkv_twriter_free(tw);
+			goto fail;
+		}
+	}
+	if (qkv_twriter_close(tw, e) < 0)
+		goto fail;
+	if (qkv_out_commit(o, e) < 0) {
+		free(path);
+		return -1;
+	}
+	w->made[w->nmade++] = path;
+	w->n = 0;
+	return 0;
+fail:
+	qkv_out_abort(o);
+	free(path);
+	return -1;
+}
+
+int
+qkv_shards_row(qkv_shards *w, const qkv_ptrow *row, qkv_err *e)
+{
+	size_t r = w->n, L = (size_t)w->L, P = (size_t)w->P;
+
+	if (!(row->fields & QKV_PT_MLM))
+		return qkv_errf(e, "no column masked_lm_positions (mask(1) "
+		    "adds it)");
+	if (row->n > L)
+		return qkv_errf(e, "%zu ids, longer than -l %zu", row->n, L);
+	if (row->npred > P)
+		return qkv_errf(e, "%zu predictions, more than --max-pred %zu",
+		    row->npred, P);
+	int64_t *ids = w->feat[G_IDS] + r * L, *mask = w->feat[G_MASK] + r * L;
+	int64_t *seg = w->feat[G_SEG] + r * L, *pos = w->feat[G_POS] + r * P;
+	int64_t *mids = w->feat[G_MIDS] + r * P;
+	float *wt = w->w + r * P;
+	for (size_t i = 0; i < L; i++) {
+		ids[i] = i < row->n ? row->ids[i] : 0;
+		mask[i] = i < row->n;
+		seg[i] = i < row->n && row->seg != NULL ? row->seg[i] : 0;
+	}
+	for (size_t i = 0; i < P; i++) {
+		pos[i] = i < row->npred ? row->pos[i] : 0;
+		mids[i] = i < row->npred ? row->mids[i] : 0;
+		wt[i] = i < row->npred ? row->weights[i] : 0;
+	}
+	w->feat[G_LABEL][r] = row->fields & QKV_PT_LABEL ? row->label : 0;
+	if (++w->n == w->per)
+		return shards_flush(w, e);
+	return 0;
+}
+
+int
+qkv_shards_doc(qkv_shards *w, const qkv_doc *d, int32_t eot, qkv_err *e)
+{
+	size_t L = (size_t)w->L;
+	int64_t i = d->off[0], end = d->off[d->nsent];
+
+	/* the document's ids, then eot, streamed through blocks of L */
+	for (;;) {
+		int last = i >= end;
+		w->carry[w->ncarry++] = last ? eot : d->ids[i];
+		if (w->ncarry == L) {
+			int64_t *row = w->feat[G_IDS] + w->n * L;
+			for (size_t k = 0; k < L; k++)
+				row[k] = w->carry[k];
+			w->ncarry = 0;
+			if (++w->n == w->per && shards_flush(w, e) < 0)
+				return -1;
+		}
+		if (last)
+			return 0;
+		i++;
+	}
+}
+
+int
+qkv_shards_close(qkv_shards *w, size_t *nfiles, qkv_err *e)
+{
+	if ((w->n > 0 || w->nmade == 0) && shards_flush(w, e) < 0) {
+		qkv_shards_abort(w);
+		return -1;
+	}
+	if (nfiles != NULL)
+		*nfiles = w->nmade;
+	shards_free(w);
+	return 0;
+}

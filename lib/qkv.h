@@ -725,6 +725,29 @@ qkv_ptout *qkv_ptout_google(FILE *f, const char *name, int binary, int L,
     int P, qkv_err *e);
 int qkv_ptout_inst(qkv_ptout *o, const qkv_ptinst *in, qkv_err *e);
 
+/* Training shards: qkv tensor files PREFIX-00000.qkv, PREFIX-00001.qkv, ...
+ * of `per` rows each (the last may have fewer; an input without rows still
+ * gives one, empty).  MLM shards hold the reference's seven features as
+ * nsp --google writes them: input_ids, input_mask, segment_ids [N,L],
+ * masked_lm_positions, masked_lm_ids [N,P] (i64), masked_lm_weights
+ * [N,P] (f32), next_sentence_labels [N,1] (i64).  Block shards hold
+ * input_ids [N,L] (i64): contiguous token blocks for causal-LM training.
+ * Each file is written atomically; a failure removes every file the writer
+ * made. */
+typedef struct qkv_shards qkv_shards;
+qkv_shards *qkv_shards_open(const char *prefix, int blocks, int L, int P,
+    size_t per, qkv_err *e);
+/* An instance: longer than L, or more than P predictions, is an error;
+ * no segment ids or label reads as zeros. */
+int qkv_shards_row(qkv_shards *w, const qkv_ptrow *row, qkv_err *e);
+/* Block shards: feed a document; its ids then the end-of-text id are cut
+ * into blocks of L (the remainder at the close is dropped). */
+int qkv_shards_doc(qkv_shards *w, const qkv_doc *d, int32_t eot, qkv_err *e);
+/* Write the last shard; the number written in *nfiles.  Frees w. */
+int qkv_shards_close(qkv_shards *w, size_t *nfiles, qkv_err *e);
+/* Remove every file written; frees w. */
+void qkv_shards_abort(qkv_shards *w);
+
 /* Indexed corpus files: documents of ids in a qkv tensor file, mapped, so
  * nsp -r draws random-next documents by global index.  Tensors: ids i32
  * [T], sentences i64 [S+1] (offsets into ids), documents i64 [D+1]
