@@ -646,6 +646,22 @@ size_t qkv_google_count(const qkv_google *g);
 const qkv_ptinst *qkv_google_inst(const qkv_google *g, size_t i);
 void qkv_google_free(qkv_google *g);
 
+/* -- The pretraining heads of BertForPreTraining (heads.c), on the
+ * encoder's outputs (see the bert section). */
+typedef struct bert_mlm bert_mlm;
+/* The masked-LM head: dense + activation + LayerNorm, then the decoder
+ * tied to the word embeddings plus cls.predictions.bias.  An error names
+ * the missing tensor (a checkpoint without the head). */
+bert_mlm *bert_mlm_load(bert *b, qkv_err *e);
+/* logits (n,V) for n rows of hidden states (n,H). */
+int bert_mlm_logits(bert_mlm *h, const float *hidden, int n, float *logits,
+    qkv_err *e);
+void bert_mlm_free(bert_mlm *h);
+/* The next-sentence head: logits (n,2) from the pooled output (n,H);
+ * index 0 is "B follows A" (IsNext), 1 "B is random". */
+int bert_nsp_logits(bert *b, const float *pooled, int n, float *logits,
+    qkv_err *e);
+
 /* -- Pretraining data in and out (ptio.c). */
 
 /* Reads documents: id lines (one sentence per line, a blank line ends a
