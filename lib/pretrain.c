@@ -447,7 +447,16 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 			pos[np++] = i;
 		}
 	}
-	qsort(pos, (size_t)np, sizeof *pos, int32_cmp);
+	if (np > 32)
+		qsort(pos, (size_t)np, sizeof *pos, int32_cmp);
+	else	/* the usual 20: insertion sort beats qsort's calls */
+		for (long k = 1; k < np; k++) {
+			int32_t x = pos[k];
+			long j = k;
+			for (; j > 0 && pos[j - 1] > x; j--)
+				pos[j] = pos[j - 1];
+			pos[j] = x;
+		}
 	for (long k = 0; k < np; k++)
 		label[k] = ids[pos[k]];
 	return (int)np;
