@@ -417,7 +417,8 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 		m->order[g] = (int32_t)g;
 	p_shuffle32(r, m->order, ng);
 
-	memcpy(out, ids, n * sizeof *out);
+	if (n > 0)
+		memcpy(out, ids, n * sizeof *out);
 	/* Python 3 round: half to even, as rint does */
 	long want = (long)rint((double)n * m->o.masked_lm_prob);
 	if (want < 1)

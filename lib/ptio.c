@@ -1026,22 +1026,20 @@ check_offsets(const int64_t *off, uint64_t n, uint64_t last, const char *path,
 	return 0;
 }
 
-qkv_corpus *
-qkv_corpus_open(const char *path, qkv_err *e)
+/* The checks of a corpus over an opened tensor file f (owned after). */
+static qkv_corpus *
+corpus_check(qkv_file *f, const char *path, qkv_err *e)
 {
 	qkv_corpus *c;
 	const qkv_tensor *ti, *ts, *td;
 	const void *kind;
 	size_t klen;
 
-	if ((c = qkv_calloc(1, sizeof *c, e)) == NULL)
+	if ((c = qkv_calloc(1, sizeof *c, e)) == NULL) {
+		qkv_file_close(f);
 		return NULL;
-	if ((c->f = qkv_file_open(path, e)) == NULL) {
-		size_t n = strlen(e->msg);
-		snprintf(e->msg + n, sizeof e->msg - n, " (not a corpus file: "
-		    "pack --corpus makes one)");
-		goto fail;
 	}
+	c->f = f;
 	kind = qkv_file_meta(c->f, CORPUS_META, &klen);
 	if (kind == NULL || klen != strlen(CORPUS_KIND) ||
 	    memcmp(kind, CORPUS_KIND, klen) != 0) {
@@ -1057,6 +1055,13 @@ qkv_corpus_open(const char *path, qkv_err *e)
 		qkv_errf(e, "%s: empty offset tensors", path);
 		goto fail;
 	}
+	/* a mapped file is aligned; memory handed to qkv_corpus_parse must
+	 * be too */
+	if (((uintptr_t)ti->data & 3) || ((uintptr_t)ts->data & 7) ||
+	    ((uintptr_t)td->data & 7)) {
+		qkv_errf(e, "%s: tensors not aligned in memory", path);
+		goto fail;
+	}
 	c->ids = ti->data;
 	c->sent = ts->data;
 	c->doc = td->data;
@@ -1067,10 +1072,34 @@ qkv_corpus_open(const char *path, qkv_err *e)
 	    e) < 0 ||
 	    check_offsets(c->doc, c->ndocs, c->nsent, path, "documents", e) < 0)
 		goto fail;
+	/* ids are not scanned here (each shard would read the whole
+	 * corpus): mask checks them against the vocabulary */
 	return c;
 fail:
 	qkv_corpus_close(c);
 	return NULL;
+}
+
+qkv_corpus *
+qkv_corpus_open(const char *path, qkv_err *e)
+{
+	qkv_file *f = qkv_file_open(path, e);
+
+	if (f == NULL) {
+		size_t n = strlen(e->msg);
+		snprintf(e->msg + n, sizeof e->msg - n, " (not a corpus file: "
+		    "pack --corpus makes one)");
+		return NULL;
+	}
+	return corpus_check(f, path, e);
+}
+
+qkv_corpus *
+qkv_corpus_parse(const void *buf, size_t len, const char *name, qkv_err *e)
+{
+	qkv_file *f = qkv_file_parse(buf, len, name, e);
+
+	return f ? corpus_check(f, name, e) : NULL;
 }
 
 size_t

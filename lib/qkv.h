@@ -770,6 +770,9 @@ void qkv_shards_abort(qkv_shards *w);
  * (offsets into sentences); metadata "qkv-pretrain" = "corpus 1". */
 typedef struct qkv_corpus qkv_corpus;
 qkv_corpus *qkv_corpus_open(const char *path, qkv_err *e);
+/* The same over memory the caller keeps alive (fuzzing, tests). */
+qkv_corpus *qkv_corpus_parse(const void *buf, size_t len, const char *name,
+    qkv_err *e);
 size_t qkv_corpus_ndocs(const qkv_corpus *c);
 uint64_t qkv_corpus_ntokens(const qkv_corpus *c);
 /* Fits qkv_docget: ctx is the corpus. */
