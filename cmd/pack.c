@@ -394,6 +394,26 @@ struct colout {
 	uint64_t n;		/* elements so far */
 };
 
+/* An anonymous temporary file in $TMPDIR (tmpfile(3) ignores it). */
+static FILE *
+tmp_open(void)
+{
+	const char *d = getenv("TMPDIR");
+	char *path;
+	FILE *f;
+	int fd;
+
+	if (asprintf(&path, "%s/pack.XXXXXX", d && *d ? d : "/tmp") < 0)
+		errx(1, "out of memory");
+	if ((fd = mkstemp(path)) < 0 || unlink(path) < 0 ||
+	    (f = fdopen(fd, "w+")) == NULL) {
+		qkv_errf(&e, "%s: %s", path, strerror(errno));
+		fail();
+	}
+	free(path);
+	return f;
+}
+
 static void
 tmp_put(FILE *f, const void *p, size_t n)
 {
@@ -446,10 +466,9 @@ extract_stream(qkv_reader *r, const char *dir)
 		errx(1, "out of memory");
 	for (int i = 0; i < nc; i++) {
 		int64_t zero = 0;
-		if ((co[i].vals = tmpfile()) == NULL ||
-		    (qkv_reader_col(r, i)->kind != QKV_COL_FIXED &&
-		    (co[i].offs = tmpfile()) == NULL))
-			err(1, "temporary file");
+		co[i].vals = tmp_open();
+		if (qkv_reader_col(r, i)->kind != QKV_COL_FIXED)
+			co[i].offs = tmp_open();
 		if (co[i].offs)
 			tmp_put(co[i].offs, &zero, 8);
 	}

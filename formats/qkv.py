@@ -1,16 +1,15 @@
 """qkv.py - read and write qkv files (formats/qkv.md) with numpy.
 
-    kind, meta, data = qkv.read(path_or_bytes)
-        kind 'S' (row stream): data maps each column name, in order, to an
-        array of shape (rows, *shape) (fixed), a list of 1-D arrays (ragged)
-        or a list of str (string).  kind 'T' (tensor file): data maps names
-        to arrays.  bf16 is returned as float32 (exact).  meta maps keys to
-        bytes.  Every check of the specification is made; errors raise
-        ValueError.
-    qkv.write_stream(path, cols, data, meta={}, chunk=1000, codec=1)
-        cols: [(name, kind, dtype, shape)], kind 'fixed'|'ragged'|'string'.
-    qkv.write_tensors(path, tensors, meta={})
-        tensors: {name: array} (or (dtype name, array) for 'bf16', u16 bits).
+kind, meta, data = read(path_or_bytes)
+    kind 'S' (row stream): data maps each column name, in order, to an array
+    of shape (rows, *shape) (fixed), a list of 1-D arrays (ragged) or a list
+    of str (string).  kind 'T' (tensor file): data maps names to arrays.
+    bf16 comes back as float32 (exactly).  meta maps keys to bytes.  Every
+    check of the specification is made; damage raises ValueError.
+write_stream(path, cols, data, meta={}, chunk=1000, codec=1)
+    cols: [(name, kind, dtype, shape)], kind 'fixed', 'ragged' or 'string'.
+write_tensors(path, tensors, meta={})
+    tensors: {name: array}, or {name: ('bf16', uint16 array of the bits)}.
 """
 import struct, zlib
 import numpy as np
@@ -18,16 +17,17 @@ import numpy as np
 NAMES = [None, "u8", "i8", "u16", "i16", "i32", "i64", "f16", "bf16", "f32", "f64", "str"]
 NP = [None, "u1", "i1", "<u2", "<i2", "<i4", "<i8", "<f2", "<u2", "<f4", "<f8", "u1"]
 KINDS = ["fixed", "ragged", "string"]
-MAXREC, MAXCOLS, MAXROWS = 1 << 30, 1024, 1 << 24
+MAXREC = 1 << 30
 
 
 def fail(msg, off=None):
     raise ValueError(msg if off is None else "offset %d: %s" % (off, msg))
 
 
-class Cur:
-    def __init__(s, b):
-        s.b, s.i = b, 0
+class Cur:  # a bounds-checked reader over one record body
+    def __init__(s, b): s.b, s.i = b, 0
+    def u(s, f): return struct.unpack("<" + f, s.take(struct.calcsize(f)))[0]
+    def done(s): s.i == len(s.b) or fail("bytes left over in a record")
 
     def take(s, n):
         if n > len(s.b) - s.i:
@@ -35,50 +35,39 @@ class Cur:
         s.i += n
         return s.b[s.i - n:s.i]
 
-    def u(s, f):
-        return struct.unpack("<" + f, s.take(struct.calcsize(f)))[0]
-
     def name(s):
         v = s.take(s.u("B"))
-        if not v or b"\0" in v:
-            fail("bad name")
-        return v.decode("utf-8", "surrogateescape")
+        return v.decode("utf-8", "surrogateescape") if v and b"\0" not in v else fail("bad name")
 
     def dims(s):
-        d = [s.u("Q") for _ in range(s.u("B"))]
-        if len(d) > 8 or any(x >= 1 << 63 for x in d):
-            fail("bad shape")
-        return tuple(d)
+        d = tuple(s.u("Q") for _ in range(s.u("B")))
+        return d if len(d) <= 8 and all(x < 1 << 63 for x in d) else fail("bad shape")
 
     def meta(s, n):
         m = {}
         for _ in range(n):
             k = s.name()
-            if k in m:
-                fail("metadata key %r twice" % k)
-            m[k] = bytes(s.take(s.u("I")))
+            m[k] = fail("key %r twice" % k) if k in m else s.take(s.u("I"))
         return m
-
-    def done(s):
-        if s.i != len(s.b):
-            fail("bytes left over in a record")
 
 
 def esize(dt):
-    if not 1 <= dt <= 10:
-        fail("bad dtype %d" % dt)
-    return np.dtype(NP[dt]).itemsize
+    return np.dtype(NP[dt]).itemsize if 1 <= dt <= 10 else fail("bad dtype %d" % dt)
+
+
+def nbytes(dt, shape):
+    return esize(dt) * int(np.prod(shape, dtype=object))
 
 
 def as_array(b, dt, shape):
-    a = np.frombuffer(b, NP[dt]).reshape(shape)
-    return (a.astype("<u4") << 16).view("<f4") if dt == 8 else a
+    a = np.frombuffer(b, NP[dt])
+    return ((a.astype("<u4") << 16).view("<f4") if dt == 8 else a).reshape(shape)
 
 
 def record(b, off, tag=None):
     if off + 8 > len(b):
         fail("truncated: no end record", off)
-    t, n = bytes(b[off:off + 4]), struct.unpack_from("<I", b, off + 4)[0]
+    t, n = b[off:off + 4], struct.unpack_from("<I", b, off + 4)[0]
     if n > MAXREC or off + 12 + n > len(b):
         fail("truncated or oversized record", off)
     if zlib.crc32(b[off:off + 8 + n]) != struct.unpack_from("<I", b, off + 8 + n)[0]:
@@ -90,19 +79,15 @@ def record(b, off, tag=None):
 
 def read(src):
     b = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else open(src, "rb").read()
-    if len(b) < 8 or bytes(b[:4]) != b"\x89QKV" or b[4] != 1 or b[6:8] != b"\0\0":
+    if b[:5] != b"\x89QKV\x01" or b[6:8] != b"\0\0" or b[5:6] not in (b"S", b"T"):
         fail("not a version-1 qkv file")
-    if b[5] == ord("T"):
-        return ("T",) + read_tensors(b)
-    if b[5] == ord("S"):
-        return ("S",) + read_stream(b)
-    fail("unknown kind")
+    return (b[5:6].decode(),) + (read_stream(b) if b[5:6] == b"S" else read_tensors(b))
 
 
 def read_tensors(b):
     if len(b) < 112:
         fail("truncated")
-    _, c, end = record(b, len(b) - 28, b"END ")
+    _, c, _ = record(b, len(b) - 28, b"END ")
     toc, nt, nm = c.u("Q"), c.u("I"), c.u("I")
     if not 64 <= toc <= len(b) - 40:
         fail("bad TOC offset")
@@ -111,16 +96,12 @@ def read_tensors(b):
         fail("TOC and END disagree")
     tensors, prev = {}, 64
     for _ in range(nt):
-        name, dt, shape = c.name(), c.u("B"), c.dims()
-        off, nbytes, crc = c.u("Q"), c.u("Q"), c.u("I")
-        if name in tensors or nbytes != esize(dt) * int(np.prod(shape, dtype=object)):
-            fail("tensor %r: duplicate, or size and shape disagree" % name)
-        if off % 64 or off < prev or off + nbytes > toc:
-            fail("tensor %r: misaligned or out of range" % name)
-        data = b[off:off + nbytes]
-        if zlib.crc32(data) != crc:
+        name, dt, shape, off, size, crc = c.name(), c.u("B"), c.dims(), c.u("Q"), c.u("Q"), c.u("I")
+        if name in tensors or size != nbytes(dt, shape) or off % 64 or off < prev or off + size > toc:
+            fail("tensor %r: duplicate, misplaced, or size and shape disagree" % name)
+        if zlib.crc32(b[off:off + size]) != crc:
             fail("tensor %r: checksum mismatch" % name, off)
-        tensors[name], prev = as_array(data, dt, shape), off + nbytes
+        tensors[name], prev = as_array(b[off:off + size], dt, shape), off + size
     meta = c.meta(nm)
     c.done()
     return meta, tensors
@@ -129,15 +110,12 @@ def read_tensors(b):
 def read_stream(b):
     _, c, off = record(b, 8, b"HEAD")
     ncols, nm = c.u("I"), c.u("I")
-    if not 1 <= ncols <= MAXCOLS:
-        fail("bad column count")
-    cols = [(c.name(), c.u("B"), c.u("B"), c.dims()) for _ in range(ncols)]
-    meta = c.meta(nm)
+    cols = [(c.name(), c.u("B"), c.u("B"), c.dims()) for _ in range(ncols)] if 1 <= ncols <= 1024 else fail("ncols")
+    meta, data, nrows, nchunks = c.meta(nm), {}, 0, 0
     c.done()
-    data, nrows, nchunks = {}, 0, 0
     for name, kind, dt, shape in cols:
         if name in data or kind > 2 or (kind == 2) != (dt == 11) or (kind and shape) or (
-                kind < 2 and esize(dt) * int(np.prod(shape, dtype=object)) > MAXREC):
+                kind < 2 and nbytes(dt, shape) > MAXREC):
             fail("column %r: bad declaration" % name)
         data[name] = [] if kind else np.zeros((0,) + shape, NP[dt])
     while True:
@@ -148,45 +126,39 @@ def read_stream(b):
                 fail("END: counts disagree, or data after the end", at)
             return meta, data
         if 97 <= tag[0] <= 122:
-            continue
+            continue  # ancillary
         if tag != b"CHNK":
             fail("unknown record %r" % tag, at)
-        n = c.u("I")
-        if not 1 <= n <= MAXROWS:
+        n, total = c.u("I"), 0
+        if not 1 <= n <= 1 << 24:
             fail("bad row count", at)
         for name, kind, dt, shape in cols:
             codec, res, ulen, clen, crc = c.u("B"), c.take(3), c.u("I"), c.u("I"), c.u("I")
-            raw = bytes(c.take(clen))
-            k = 1 if kind == 2 else esize(dt)
-            if codec > 2 or bytes(res) != b"\0\0\0" or (codec == 2 and k < 2):
-                fail("column %r: bad codec" % name, at)
-            if ulen > MAXREC or (codec and ulen > 1032 * clen):
-                fail("column %r: impossible size" % name, at)
-            if codec:
-                raw = zlib.decompress(raw)
-            if len(raw) != ulen or (codec == 0 and clen != ulen):
+            raw, k, h, total = c.take(clen), 1 if kind == 2 else esize(dt), 4 * n if kind else 0, total + ulen
+            if codec > 2 or res != b"\0\0\0" or (codec == 2 and k < 2) or total > MAXREC or (
+                    ulen > 1032 * clen if codec else ulen != clen):
+                fail("column %r: bad codec or sizes" % name, at)
+            raw = zlib.decompress(raw) if codec else raw
+            if len(raw) != ulen:
                 fail("column %r: size mismatch" % name, at)
-            h = 0 if kind == 0 else 4 * n
             if codec == 2:
-                v = np.frombuffer(raw, np.uint8, offset=h)
-                raw = raw[:h] + v.reshape(k, -1).T.tobytes()
+                raw = raw[:h] + np.frombuffer(raw, np.uint8, offset=h).reshape(k, -1).T.tobytes()
             if zlib.crc32(raw) != crc:
                 fail("column %r: checksum mismatch" % name, at)
             if kind == 0:
-                a = as_array(raw, dt, (n,) + shape)
-                data[name] = np.concatenate([data[name], a])
+                data[name] = np.concatenate([data[name], as_array(raw, dt, (n,) + shape)])
                 continue
-            counts = np.frombuffer(raw, "<u4", n).astype(np.int64)
-            if ulen < h or h + int(counts.sum()) * k != ulen:
+            ends = h + np.cumsum(np.frombuffer(raw, "<u4", n).astype(np.int64)) * k
+            if ulen < h or ends[-1] != ulen:
                 fail("column %r: lengths do not add up" % name, at)
-            ends = h + np.cumsum(counts) * k
             for s, e in zip(np.concatenate([[h], ends[:-1]]), ends):
-                v = raw[s:e]
-                data[name].append(v.decode("utf-8", "surrogateescape") if kind == 2
-                                  else as_array(v, dt, (-1,)))
+                data[name].append(raw[s:e].decode("utf-8", "surrogateescape") if kind == 2
+                                  else as_array(raw[s:e], dt, (-1,)))
         c.done()
         nrows, nchunks = nrows + n, nchunks + 1
 
+
+# -- writing ---------------------------------------------------------------
 
 def rec(tag, body):
     h = tag + struct.pack("<I", len(body)) + body
@@ -203,30 +175,27 @@ def meta_bytes(meta):
 
 
 def code(dtype):
-    return NAMES.index(dtype) if isinstance(dtype, str) else NP.index(np.dtype(dtype).newbyteorder("<").str.replace("|", ""))
+    return NAMES.index(dtype) if isinstance(dtype, str) else NP.index(np.dtype(dtype).str.replace("|", ""))
 
 
 def write_stream(path, cols, data, meta={}, chunk=1000, codec=1):
-    out = [b"\x89QKV\x01S\0\0"]
     head = struct.pack("<II", len(cols), len(meta))
     for name, kind, dt, shape in cols:
         head += name8(name) + struct.pack("<BBB", KINDS.index(kind), code(dt), len(shape))
         head += b"".join(struct.pack("<Q", d) for d in shape)
-    out.append(rec(b"HEAD", head + meta_bytes(meta)))
+    out = [b"\x89QKV\x01S\0\0", rec(b"HEAD", head + meta_bytes(meta))]
     nrows = len(data[cols[0][0]])
     starts = range(0, nrows, chunk)
     for r in starts:
         n = min(chunk, nrows - r)
         body = struct.pack("<I", n)
         for name, kind, dt, shape in cols:
-            cells = data[name][r:r + n]
+            cells, k = data[name][r:r + n], 1 if kind == "string" else np.dtype(NP[code(dt)]).itemsize
             if kind == "fixed":
                 h, v = b"", np.ascontiguousarray(cells, NP[code(dt)]).tobytes()
             else:
                 cells = [x.encode() if kind == "string" else np.asarray(x, NP[code(dt)]).tobytes() for x in cells]
-                k = 1 if kind == "string" else np.dtype(NP[code(dt)]).itemsize
                 h, v = np.array([len(x) // k for x in cells], "<u4").tobytes(), b"".join(cells)
-            k = 1 if kind == "string" else np.dtype(NP[code(dt)]).itemsize
             cd = codec if k > 1 or codec < 2 else 1
             s = h + (np.frombuffer(v, np.uint8).reshape(-1, k).T.tobytes() if cd == 2 else v)
             z = zlib.compress(s) if cd else s

@@ -357,6 +357,37 @@ void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
 /* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
 void nn_l2_normalize(float *x, int rows, int n, float eps);
 
+/* Workers for nn_matmul and nn_attention_causal (nn.c): the work is split
+ * by output columns (or heads) so results do not depend on the count.
+ * Each worker calls BLAS itself: with more than one worker, keep OpenBLAS
+ * at one thread (nn_set_threads(1)).  Default 1 (the caller only). */
+int nn_set_workers(int n, qkv_err *e);
+int nn_get_workers(void);
+/* A weight matrix kept in its stored dtype (F32, F16 or BF16), row-major
+ * (rows, cols); data need not be aligned. */
+typedef struct nn_weight {
+	const void *data;
+	int dtype;
+	int rows, cols;
+} nn_weight;
+/* dst[n] = src[n] widened to f32 (F32, F16 or BF16). */
+void nn_widen(float *dst, const void *src, int dtype, size_t n);
+/* out (N,OC) = inp (N,C) op(W) + b, accumulated in f32; b may be NULL.
+ * trans 0: W is (C,OC) [in, out] as GPT-2 Conv1D; trans 1: W is (OC,C)
+ * [out, in] as PyTorch Linear (and a tied LM head).  A few rows go through
+ * GEMV kernels that widen F16/BF16 in registers; more rows through
+ * nn_sgemm, F16/BF16 widened one column slice at a time. */
+void nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
+    const float *b, int N, int C, int OC);
+/* Causal self-attention of T new queries over a KV cache of past+T rows:
+ * q (T, n_head*hd) with row stride ldq; k, v (past+T, n_head*hd) with row
+ * stride ldkv (the new rows already written); out (T, n_head*hd);
+ * att scratch (n_head, T, past+T).  Query i sees keys 0..past+i;
+ * scores = q.k * scale, softmax in f32. */
+void nn_attention_causal(float *out, const float *q, int ldq, const float *k,
+    const float *v, int ldkv, float *att, int T, int past, int n_head,
+    int hd, float scale);
+
 /* ==== rng ==================================================================== */
 
 /* Keyed streams for reproducible parallel work: Philox4x32-10 (Random123),
@@ -471,6 +502,71 @@ int bert_st_defaults(qkv_model *m, int *pool, int *normalize, int *maxlen,
     qkv_err *e);
 
 /* ==== gpt2 =================================================================== */
+
+/* A GPT-2 family decoder (gpt2.c): gpt2, distilgpt2, gpt2-medium/large/xl
+ * and any checkpoint of that shape, from a qkv_model.  Weights stay mapped
+ * in their stored dtype (F32, F16, BF16); small vectors are widened. */
+typedef struct gpt2_config {
+	int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
+	float eps;		/* layer_norm_epsilon */
+	int eos;		/* eos_token_id, -1 if none */
+	int act;		/* GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU */
+	int scale_attn;		/* divide scores by sqrt(head_dim) */
+	int scale_by_layer;	/* and by layer index + 1 */
+	int tied;		/* lm_head is wte (tie_word_embeddings) */
+	int dtype;		/* of the big matrices, as stored */
+} gpt2_config;
+enum { GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU };
+
+typedef struct gpt2 gpt2;
+/* Reads config.json (or, without one, infers the shape from the tensors
+ * with head_dim 64) and finds every tensor, with or without the
+ * "transformer." prefix; checks every shape. */
+gpt2 *gpt2_open(qkv_model *m, qkv_err *e);
+const gpt2_config *gpt2_cfg(const gpt2 *g);
+void gpt2_close(gpt2 *g);
+
+/* One sequence being decoded: the KV cache and the activations for up to
+ * `chunk` tokens at a time (longer inputs are fed in chunks). */
+typedef struct gpt2_state gpt2_state;
+gpt2_state *gpt2_state_new(const gpt2 *g, int chunk, qkv_err *e);
+void gpt2_state_free(gpt2_state *s);
+void gpt2_state_reset(gpt2_state *s);	/* forget the sequence */
+int gpt2_state_len(const gpt2_state *s);	/* tokens in the cache */
+/* Feed T tokens after those in the cache.  logits: if all, (T, n_vocab)
+ * for every new position, else (n_vocab) for the last one only; may be
+ * NULL.  Fails (with nothing fed) on ids out of range or when the cache
+ * would exceed n_ctx. */
+int gpt2_forward(gpt2_state *s, const int32_t *ids, int T, float *logits,
+    int all, qkv_err *e);
+/* log p(ids[t] | ids[<t]) for t = 1..T-1 into lp[T-1] (natural log),
+ * from an empty cache; the first token has no prediction.  T <= n_ctx. */
+int gpt2_score(gpt2_state *s, const int32_t *ids, int T, double *lp,
+    qkv_err *e);
+
+/* Sampling (sampler.c): the next id from a row of logits. */
+typedef struct gpt2_sampler {
+	double temperature;	/* 0: greedy, ties to the lowest id */
+	int top_k;		/* 0: off */
+	double top_p;		/* 1: off */
+	double rep_penalty;	/* 1: off (CTRL: divide positive logits,
+				 * multiply negative ones, of seen ids) */
+	uint64_t seed;
+} gpt2_sampler;
+/* Work space for one vocabulary size. */
+typedef struct gpt2_pick gpt2_pick;
+gpt2_pick *gpt2_pick_new(int n_vocab, qkv_err *e);
+void gpt2_pick_free(gpt2_pick *p);
+/* Mark ids as seen for the repetition penalty (the prompt, then each
+ * pick); gpt2_pick_clear forgets them. */
+void gpt2_pick_seen(gpt2_pick *p, const int32_t *ids, int n);
+void gpt2_pick_clear(gpt2_pick *p);
+/* Choose the next id from logits (modified in place).  The random draw
+ * depends only on (seed, item, step): item is the prompt's number, step
+ * the token's, so the same seed gives the same ids with any thread count
+ * and in any order of prompts. */
+int32_t gpt2_pick_next(gpt2_pick *p, const gpt2_sampler *s, float *logits,
+    uint64_t item, uint64_t step);
 
 /* ==== knn ==================================================================== */
 

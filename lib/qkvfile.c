@@ -408,12 +408,27 @@ has_meta(const buf *b, const char *key)
 	return 0;
 }
 
-/* Byte shuffle of n elements of k bytes: planes out of interleaved. */
+/* Byte shuffle of n elements of k bytes: planes out of interleaved.  The
+ * common sizes get loops the compiler vectorises (whole elements in and
+ * out, no strided stores). */
 static void
 shuffle(unsigned char *dst, const unsigned char *src, size_t n, size_t k)
 {
 	if (n == 0)
 		return;
+	if (k == 4) {
+		unsigned char *d0 = dst, *d1 = dst + n, *d2 = dst + 2 * n,
+		    *d3 = dst + 3 * n;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t v;
+			memcpy(&v, src + 4 * i, 4);
+			d0[i] = (unsigned char)v;
+			d1[i] = (unsigned char)(v >> 8);
+			d2[i] = (unsigned char)(v >> 16);
+			d3[i] = (unsigned char)(v >> 24);
+		}
+		return;
+	}
 	for (size_t j = 0; j < k; j++) {
 		unsigned char *d = dst + j * n;
 		const unsigned char *s = src + j;
@@ -427,6 +442,16 @@ unshuffle(unsigned char *dst, const unsigned char *src, size_t n, size_t k)
 {
 	if (n == 0)
 		return;
+	if (k == 4) {
+		const unsigned char *s0 = src, *s1 = src + n, *s2 = src + 2 * n,
+		    *s3 = src + 3 * n;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t v = (uint32_t)s0[i] | (uint32_t)s1[i] << 8 |
+			    (uint32_t)s2[i] << 16 | (uint32_t)s3[i] << 24;
+			memcpy(dst + 4 * i, &v, 4);
+		}
+		return;
+	}
 	for (size_t j = 0; j < k; j++) {
 		const unsigned char *s = src + j * n;
 		unsigned char *d = dst + j;
@@ -437,12 +462,25 @@ unshuffle(unsigned char *dst, const unsigned char *src, size_t n, size_t k)
 
 /* ---- row stream writer ------------------------------------------------- */
 
+/* Ways to compress a block.  Which pays depends on the data: unit-norm
+ * embeddings compress best as byte planes with Huffman coding alone (their
+ * mantissas are noise), token ids of real text as plain zlib at higher
+ * levels (phrases repeat) and as planes at level 1; bench/pack.sh has the
+ * figures.  So a column tries every way on its first chunk and on every
+ * RETRY-th one after, and keeps the smallest. */
+enum { HOW_PLAIN, HOW_SHUF, HOW_SHUF_HUFF, HOW_SHUF_RLE, NHOW };
+static const int how_strategy[NHOW] = {Z_DEFAULT_STRATEGY, Z_DEFAULT_STRATEGY,
+	Z_HUFFMAN_ONLY, Z_RLE};
+#define RETRY 64
+
 typedef struct wcol {
 	qkv_col c;
 	size_t esize;		/* element size; 1 for strings */
 	size_t rowbytes;	/* fixed columns */
 	buf counts;		/* ragged, string: u32 per row */
 	buf vals;
+	int how;		/* the way chosen at the last trial */
+	uint64_t tried;		/* chunks since */
 } wcol;
 
 struct qkv_writer {
@@ -461,8 +499,9 @@ struct qkv_writer {
 	uint64_t rows, chunks;
 	buf rec;		/* a record being built */
 	buf tmp;		/* shuffled values */
-	z_stream z[2];		/* plain, shuffled */
-	int zinit[2];
+	buf best;		/* the best block so far, during a trial */
+	z_stream z[NHOW];
+	int zinit[NHOW];
 };
 
 static int
@@ -643,22 +682,19 @@ write_head(qkv_writer *w, qkv_err *e)
 /* Deflate the pieces a[0..na) and b[0..nb) as one zlib stream, appended
  * to w->rec; returns the compressed size or (size_t)-1 on error. */
 static size_t
-deflate2(qkv_writer *w, int shuf, const void *a, size_t na, const void *b,
+deflate2(qkv_writer *w, int how, const void *a, size_t na, const void *b,
     size_t nb, qkv_err *e)
 {
-	z_stream *z = &w->z[shuf];
+	z_stream *z = &w->z[how];
 	size_t start = w->rec.n, bound;
 
-	if (!w->zinit[shuf]) {
-		/* Shuffled planes are long runs of equal or few distinct
-		 * bytes: run-length matching finds what matters there, at
-		 * about twice the speed of the default matcher (bench/). */
-		int strategy = shuf && w->level <= 5 ? Z_RLE : Z_DEFAULT_STRATEGY;
-		if (deflateInit2(z, w->level, Z_DEFLATED, 15, 8, strategy) != Z_OK) {
+	if (!w->zinit[how]) {
+		if (deflateInit2(z, w->level, Z_DEFLATED, 15, 8,
+		    how_strategy[how]) != Z_OK) {
 			qkv_errf(e, "zlib: cannot initialise");
 			return (size_t)-1;
 		}
-		w->zinit[shuf] = 1;
+		w->zinit[how] = 1;
 	} else
 		deflateReset(z);
 	bound = deflateBound(z, (uLong)(na + nb));
@@ -683,6 +719,54 @@ bad:
 	return (size_t)-1;
 }
 
+/* Compress column c's block into w->rec from offset at: every way on a
+ * trial chunk, keeping the smallest, else the way chosen last time.
+ * Returns the codec (raw when nothing pays: the caller then stores), or
+ * -1. */
+static int
+compress_block(qkv_writer *w, wcol *c, size_t at, size_t ulen, qkv_err *e)
+{
+	int trial = c->esize > 1 && c->tried++ % RETRY == 0;
+	int first = c->esize > 1 && !trial ? c->how : HOW_PLAIN;
+	int last = trial ? NHOW - 1 : first;
+	size_t best = ulen;
+	int besthow = -1;
+
+	if (first != HOW_PLAIN || trial) {
+		/* byte planes: see formats/qkv.md */
+		w->tmp.n = 0;
+		if (buf_grow(&w->tmp, c->vals.n, e) < 0)
+			return -1;
+		shuffle(w->tmp.p, c->vals.p, c->vals.n / c->esize, c->esize);
+	}
+	for (int how = first; how <= last; how++) {
+		size_t clen;
+		w->rec.n = at;
+		clen = deflate2(w, how, c->counts.p, c->counts.n,
+		    how == HOW_PLAIN ? c->vals.p : w->tmp.p, c->vals.n, e);
+		if (clen == (size_t)-1)
+			return -1;
+		if (clen >= best)
+			continue;
+		best = clen;
+		besthow = how;
+		if (trial) {
+			w->best.n = 0;
+			if (buf_add(&w->best, w->rec.p + at, clen, e) < 0)
+				return -1;
+		}
+	}
+	if (trial && besthow >= 0)
+		c->how = besthow;
+	w->rec.n = at;
+	if (besthow < 0)
+		return QKV_CODEC_RAW;
+	if (trial)
+		memcpy(w->rec.p + at, w->best.p, best);
+	w->rec.n = at + best;
+	return besthow == HOW_PLAIN ? QKV_CODEC_ZLIB : QKV_CODEC_SHUFFLE;
+}
+
 /* Write the open chunk, if any. */
 static int
 end_chunk(qkv_writer *w, qkv_err *e)
@@ -702,28 +786,9 @@ end_chunk(qkv_writer *w, qkv_err *e)
 		if (buf_grow(&w->rec, BLOCKHDR, e) < 0)
 			return -1;
 		w->rec.n += BLOCKHDR;
-		if (w->level > 0 && ulen > 0) {
-			const void *v = c->vals.p;
-			codec = QKV_CODEC_ZLIB;
-			if (c->esize > 1) {
-				/* byte planes: see formats/qkv.md */
-				w->tmp.n = 0;
-				if (buf_grow(&w->tmp, c->vals.n, e) < 0)
-					return -1;
-				shuffle(w->tmp.p, c->vals.p, c->vals.n / c->esize,
-				    c->esize);
-				v = w->tmp.p;
-				codec = QKV_CODEC_SHUFFLE;
-			}
-			clen = deflate2(w, codec == QKV_CODEC_SHUFFLE,
-			    c->counts.p, c->counts.n, v, c->vals.n, e);
-			if (clen == (size_t)-1)
-				return -1;
-			if (clen >= ulen) {	/* did not pay: store */
-				w->rec.n = hdr + BLOCKHDR;
-				codec = QKV_CODEC_RAW;
-			}
-		}
+		if (w->level > 0 && ulen > 0 &&
+		    (codec = compress_block(w, c, hdr + BLOCKHDR, ulen, e)) < 0)
+			return -1;
 		if (codec == QKV_CODEC_RAW) {
 			if (buf_add(&w->rec, c->counts.p, c->counts.n, e) < 0 ||
 			    buf_add(&w->rec, c->vals.p, c->vals.n, e) < 0)
@@ -852,9 +917,10 @@ qkv_writer_free(qkv_writer *w)
 		free(w->cols[i].counts.p);
 		free(w->cols[i].vals.p);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NHOW; i++)
 		if (w->zinit[i])
 			deflateEnd(&w->z[i]);
+	free(w->best.p);
 	free(w->cols);
 	free(w->meta.p);
 	free(w->rec.p);

@@ -173,6 +173,13 @@ ok(r.returncode == 0 and lines[2].split("\t")[:3] == ["vec", "f32", "3000x3x2"]
    and lines[2].split("\t")[6] == "%08x" % zlib.crc32(vec.tobytes()), "pack -t of a stream: totals and CRC per column")
 ok(lines[0].split("\t")[:3] == ["ids", "i32", "3000x*"] and lines[1].split("\t")[:4] == ["text", "str", "3000x*", "zlib"]
    and lines[-1].split("\t")[:3] == ["empty", "meta", "0"], "ragged and string columns, metadata")
+# through pipes: written without knowing the length, read without seeking
+sh = lambda cmd: subprocess.run(cmd, shell=True, capture_output=True)
+r = sh("tests/bin/qkvfile gen /dev/stdout %s/t2.qkv | %s -v" % (T, PACK))
+ok(r.returncode == 0 and r.stdout == b"<stdin>: ok: 3000 rows, 8 columns, %d chunks\n" % int(r.stdout.split()[-2]),
+   "a stream written into a pipe and verified from it")
+r = sh("%s -c -o - %s/a.qkv | %s -t" % (PACK, T, PACK))
+ok(r.returncode == 0 and r.stdout.decode() == want, "a tensor file written into a pipe and listed from it")
 r = pack("-v", T + "/s.qkv")
 ok(r.stdout.decode().endswith("ok: 3000 rows, 8 columns, %d chunks\n" % int(r.stdout.split()[-2])), "pack -v of a stream")
 done()

@@ -816,6 +816,49 @@ test_stream_pipe(void)
 	free(p);
 }
 
+/* A consumer on the other end of a pipe sees flushed rows while the
+ * writer is still open, and reads the stream with no seeking. */
+static void
+test_pipe_flush(void)
+{
+	int fds[2];
+	qkv_err e;
+	struct row s;
+	qkv_cell c[NCOLS];
+	char path[64];
+
+	if (pipe(fds) < 0)
+		abort();
+	alarm(20);	/* a reader that waits for more than it needs hangs */
+	FILE *f = fdopen(fds[1], "w");
+	qkv_writer *w = qkv_writer_open(f, "pipe", cols, NCOLS, &e);
+	for (long i = 0; i < 5; i++) {
+		sample_row(i, &s, c);
+		qkv_writer_row(w, c, &e);
+	}
+	ok(qkv_writer_flush(w, &e) == 0, "flush 5 rows into a pipe");
+	snprintf(path, sizeof path, "/dev/fd/%d", fds[0]);
+	qkv_in *in = qkv_in_open(path, &e);
+	qkv_reader *r = qkv_reader_open(in, &e);
+	int got = 0;
+	for (long i = 0; i < 5 && r && qkv_reader_next(r, c, &e) == 1; i++)
+		got += row_differs(i, c) < 0;
+	ok(got == 5, "the reader has all 5 before the writer closes");
+	for (long i = 5; i < 8; i++) {
+		sample_row(i, &s, c);
+		qkv_writer_row(w, c, &e);
+	}
+	ok(qkv_writer_close(w, &e) == 0, "then 3 more and the end");
+	fclose(f);
+	for (long i = 5; i < 8 && r && qkv_reader_next(r, c, &e) == 1; i++)
+		got += row_differs(i, c) < 0;
+	ok(got == 8 && qkv_reader_next(r, c, &e) == 0, "and reads them to a clean end");
+	qkv_reader_close(r);
+	qkv_in_close(in);
+	close(fds[0]);
+	alarm(0);
+}
+
 static void
 test_stream_damage(void)
 {
@@ -1065,6 +1108,7 @@ main(int argc, char **argv)
 		return check(argv[2], argv[3]);
 	test_stream_roundtrip();
 	test_stream_pipe();
+	test_pipe_flush();
 	test_stream_damage();
 	test_writer_refusals();
 	test_crafted();
