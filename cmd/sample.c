@@ -37,6 +37,21 @@ struct opts {
 	gpt2_sampler s;
 };
 
+/* -v timing of generation: prompt tokens and generated tokens */
+static struct {
+	double prompt_s, gen_s;
+	long prompt_n, gen_n;
+} tm;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* Parse one line of ids into *ids (grown as needed); 0 ok, -1 bad. */
 static int
 parse_ids(char *line, size_t len, int32_t **ids, size_t *cap, int *n,
@@ -173,8 +188,12 @@ generate(gpt2_state *st, gpt2_pick *pk, const gpt2_config *cfg,
 	if (o->echo)
 		for (int t = 0; t < T; t++)
 			fprintf(out, t ? " %d" : "%d", ids[t]);
+	double t0 = now(), t1;
 	if (gpt2_forward(st, ids, T, logits, 0, e) < 0)
 		return -1;
+	t1 = now();
+	tm.prompt_s += t1 - t0;
+	tm.prompt_n += T;
 	for (int n = 0; n < o->n; n++) {
 		id = gpt2_pick_next(pk, &o->s, logits, item, (uint64_t)n);
 		if (id == cfg->eos && !o->past_eos)
@@ -193,6 +212,10 @@ generate(gpt2_state *st, gpt2_pick *pk, const gpt2_config *cfg,
 		if (gpt2_forward(st, &id, 1, logits, 0, e) < 0)
 			return -1;
 	}
+	/* each generated token costs one pick, and all but the last one a
+	 * forward step: time per token is what a user waits */
+	tm.gen_s += now() - t1;
+	tm.gen_n += gpt2_state_len(st) - T + 1;
 	fputc('\n', out);
 	if (stream && fflush(out) == EOF)
 		return qkv_errf(e, "write error");
@@ -375,6 +398,11 @@ main(int argc, char **argv)
 		warnx("%s", e.msg);
 		rc = 1;
 	}
+	if (o.verbose && !o.score)
+		fprintf(stderr, "sample: prompt %ld tokens in %.3f s, %.1f "
+		    "tokens/s; generated %ld tokens in %.3f s, %.1f tokens/s\n",
+		    tm.prompt_n, tm.prompt_s, tm.prompt_n / (tm.prompt_s + 1e-12),
+		    tm.gen_n, tm.gen_s, tm.gen_n / (tm.gen_s + 1e-12));
 	if (full && !o.quiet)
 		warnx("prompt and generated tokens filled the context of %d "
 		    "positions: generation stopped there", cfg->n_ctx);

@@ -353,6 +353,7 @@ void nn_add(float *x, const float *y, size_t n);	/* x += y */
  * exact value, like PyTorch's own vectorised GELU. */
 void nn_exp_fast(float *x, size_t n);		/* in place */
 void nn_gelu_erf_fast(float *x, size_t n);	/* exact-erf GELU, in place */
+void nn_gelu_tanh_fast(float *x, size_t n);	/* tanh GELU, in place */
 void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
 /* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
 void nn_l2_normalize(float *x, int rows, int n, float eps);
