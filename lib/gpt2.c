@@ -178,8 +178,22 @@ jint(json_t *root, const char *key, int dflt, int *v, qkv_err *e)
 	return 0;
 }
 
+/* The shape must make sense before anything is sized by it. */
 static int
-parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
+check_config(const gpt2_config *c, qkv_err *e)
+{
+	if (c->n_vocab < 1 || c->n_ctx < 1 || c->n_embd < 1 || c->n_layer < 1 ||
+	    c->n_head < 1 || c->n_inner < 1 || c->n_embd % c->n_head != 0 ||
+	    c->n_embd > (1 << 16) || c->n_inner > (1 << 18) ||
+	    c->n_layer > 4096 || c->n_ctx > (1 << 20))
+		return qkv_errf(e, "config.json: impossible shape (n_embd %d, "
+		    "n_head %d, n_inner %d, n_layer %d, n_positions %d)",
+		    c->n_embd, c->n_head, c->n_inner, c->n_layer, c->n_ctx);
+	return 0;
+}
+
+int
+gpt2_parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
 {
 	json_error_t je;
 	json_t *root, *j;
@@ -230,7 +244,8 @@ parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
 	c->tied = j == NULL || json_is_true(j);
 	j = json_object_get(root, "scale_attn_by_inverse_layer_idx");
 	c->scale_by_layer = json_is_true(j);
-	rc = 0;
+	c->dtype = QKV_NONE;
+	rc = check_config(c, e);
 out:
 	json_decref(root);
 	return rc;
@@ -338,16 +353,9 @@ gpt2_open(qkv_model *m, qkv_err *e)
 		return NULL;
 	c = &g->cfg;
 	cfg = qkv_model_file(m, "config.json", &len);
-	if ((cfg ? parse_config(c, cfg, len, e) : infer_config(c, m, e)) < 0)
+	if ((cfg ? gpt2_parse_config(c, cfg, len, e) : infer_config(c, m, e)) <
+	    0 || check_config(c, e) < 0)
 		goto fail;
-	if (c->n_vocab < 1 || c->n_ctx < 1 || c->n_embd < 1 || c->n_layer < 1 ||
-	    c->n_head < 1 || c->n_inner < 1 || c->n_embd % c->n_head != 0 ||
-	    c->n_embd > (1 << 16) || c->n_inner > (1 << 18)) {
-		qkv_errf(e, "config.json: impossible shape (n_embd %d, n_head "
-		    "%d, n_inner %d, n_layer %d)", c->n_embd, c->n_head,
-		    c->n_inner, c->n_layer);
-		goto fail;
-	}
 	if (c->eos >= c->n_vocab)
 		c->eos = -1;
 	if ((g->layer = qkv_calloc((size_t)c->n_layer, sizeof *g->layer,

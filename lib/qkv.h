@@ -519,6 +519,10 @@ typedef struct gpt2_config {
 } gpt2_config;
 enum { GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU };
 
+/* Parse and check a config.json (dtype is left QKV_NONE). */
+int gpt2_parse_config(gpt2_config *c, const char *json, size_t len,
+    qkv_err *e);
+
 typedef struct gpt2 gpt2;
 /* Reads config.json (or, without one, infers the shape from the tensors
  * with head_dim 64) and finds every tensor, with or without the
