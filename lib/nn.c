@@ -566,9 +566,16 @@ gemv_out_in_512_body(float *y, const float *x, const void *w, int dtype, int C,
 		const char *r0 = (const char *)w + (size_t)o * ld, *r1 = r0 + ld,
 		    *r2 = r1 + ld, *r3 = r2 + ld;
 		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		int pf = o + 8 <= o1;
 		for (int i = 0; i < cv; i += 16) {
 			__m512 xv = _mm512_loadu_ps(x + i);
 			size_t b = (size_t)i * es;
+			if (pf) {	/* the next four rows */
+				_mm_prefetch(r3 + ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 2 * ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 3 * ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 4 * ld + b, _MM_HINT_T0);
+			}
 			a0 = _mm512_fmadd_ps(load16_512(r0 + b, dtype), xv, a0);
 			a1 = _mm512_fmadd_ps(load16_512(r1 + b, dtype), xv, a1);
 			a2 = _mm512_fmadd_ps(load16_512(r2 + b, dtype), xv, a2);
