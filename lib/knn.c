@@ -215,12 +215,22 @@ select_top(knn *s, int i, float *sc, size_t n, int64_t row0)
 	else if (s->metric == KNN_L2)	/* -(|x|^2 - 2 q.x): |q|^2 is common */
 		for (size_t j = 0; j < n; j++)
 			sc[j] = 2 * sc[j] - s->xf[j];
-	for (size_t j = 0; j < n; j++) {
-		if (!(sc[j] > thr) && *nh == k)
-			continue;
-		heap_add(h, nh, k, sc[j], row0 + (int64_t)j);
-		s->hit[j] = 1;
-		thr = *nh < k ? -INFINITY : h[0].score;
+	for (size_t j = 0; j < n; j += 16) {
+		size_t m = n - j < 16 ? n - j : 16;
+		if (m == 16 && *nh == k) {	/* one vector test rejects most */
+			int any = 0;
+			for (int u = 0; u < 16; u++)
+				any |= sc[j + u] > thr;
+			if (!any)
+				continue;
+		}
+		for (size_t u = j; u < j + m; u++) {
+			if (!(sc[u] > thr) && *nh == k)
+				continue;
+			heap_add(h, nh, k, sc[u], row0 + (int64_t)u);
+			s->hit[u] = 1;
+			thr = *nh < k ? -INFINITY : h[0].score;
+		}
 	}
 }
 

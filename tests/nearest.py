@@ -168,6 +168,7 @@ ok(rc == 0 and out == outs["cos"], "queries from a qkv stream as from text", err
 rc, out, err = run([path("xs.qkv")], stdin=qtxt)
 want = "".join("%s\t%s\n" % (l, texts[int(l.split("\t")[3]) - 1].replace(
     "\t", " ").replace("\n", " ")) for l in outs["cos"].splitlines())
+with_text = want
 ok(rc == 0 and out == want, "a vector stream index: the same rows, with text",
    err or out[:300])
 
@@ -247,6 +248,28 @@ p.wait()
 ok(p.returncode == 0 and [g.count("\n") for g in got] == [3, 3, 3] and
    all(g.startswith("%d\t1\t" % (i + 1)) for i, g in enumerate(got)),
    "answers stream: each query answered before the next is written", got)
+
+# ---- a stream index on a pipe serves the first batch, then says why not
+r, w = os.pipe()
+p = subprocess.Popen([NEAREST, "-k", "2", "/dev/fd/%d" % r], pass_fds=[r],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+os.close(r)
+feeder = subprocess.Popen(["cat", path("xs.qkv")], stdout=w)
+os.close(w)
+qlines = open(qtxt, "rb").read().splitlines(True)
+p.stdin.write(qlines[0])
+p.stdin.flush()
+first = p.stdout.readline() + p.stdout.readline()
+p.stdin.write(qlines[1])
+p.stdin.close()
+rest, err = p.stdout.read(), p.stderr.read().decode()
+p.wait()
+feeder.wait()
+ok(first.decode().splitlines() == with_text.splitlines()[:2] and rest == b""
+   and p.returncode == 1 and "read only once" in err and
+   len(err.splitlines()) == 1,
+   "a stream index on a pipe: one batch, then a one-line error", err)
 
 # ---- | head: SIGPIPE ends it quietly
 p = subprocess.Popen([NEAREST, "-k", "100", path("x.npy")], stdin=open(qtxt),
