@@ -11,6 +11,8 @@
  *   qkvbench raw-i32 OUT NTOK IDS
  *   qkvbench read IN                   read every row, touching every byte
  *
+ * THREADS=n in the environment sets the writer's compression threads.
+ *
  * Each prints one line: "MB SECONDS" (MB of values, 10^6 bytes).
  */
 #include <math.h>
@@ -64,6 +66,17 @@ f32_pool(int dim, size_t *nrows)
 	}
 	*nrows = n / (size_t)dim;
 	return p;
+}
+
+/* The level, and THREADS compression threads if set. */
+static void
+setup(qkv_writer *w, int level)
+{
+	const char *t = getenv("THREADS");
+
+	qkv_writer_level(w, level);
+	if (t != NULL && *t != '\0')
+		qkv_writer_threads(w, atoi(t));
 }
 
 /* Rows of token ids read from IDS. */
@@ -140,7 +153,7 @@ main(int argc, char **argv)
 		    NULL))
 			die(argv[2], &e);
 		if (w)
-			qkv_writer_level(w, level);
+			setup(w, level);
 		t0 = now();
 		for (size_t i = 0; mb < want; i++) {
 			const float *row = pool + (i % pool_rows) * (size_t)dim;
@@ -159,7 +172,7 @@ main(int argc, char **argv)
 		    NULL))
 			die(argv[2], &e);
 		if (w)
-			qkv_writer_level(w, level);
+			setup(w, level);
 		t0 = now();
 		for (double ntok = 0; ntok < want;) {
 			uint32_t n;

@@ -243,6 +243,10 @@ const char *qkv_col_kind_name(int kind);	/* "fixed", "ragged", "string" */
 /* Target uncompressed bytes per chunk (default 1 MiB); before the first
  * row.  Smaller chunks mean less latency and memory, more overhead. */
 void qkv_writer_chunk(qkv_writer *w, size_t bytes);
+/* Threads that compress chunks while the caller makes rows (default: one
+ * per CPU but one, at most 3; 0 compresses in the caller's thread), at
+ * most 16; before the first row.  The bytes written do not depend on it. */
+void qkv_writer_threads(qkv_writer *w, int n);
 /* A reader over memory the caller keeps alive (fuzzing, tests). */
 qkv_reader *qkv_reader_open_mem(const void *buf, size_t len,
     const char *name, qkv_err *e);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,16 +473,37 @@ enum { HOW_PLAIN, HOW_SHUF, HOW_SHUF_HUFF, HOW_SHUF_RLE, NHOW };
 static const int how_strategy[NHOW] = {Z_DEFAULT_STRATEGY, Z_DEFAULT_STRATEGY,
 	Z_HUFFMAN_ONLY, Z_RLE};
 #define RETRY 64
+#define MAXTHREADS 16
 
 typedef struct wcol {
 	qkv_col c;
 	size_t esize;		/* element size; 1 for strings */
 	size_t rowbytes;	/* fixed columns */
-	buf counts;		/* ragged, string: u32 per row */
-	buf vals;
-	int how;		/* the way chosen at the last trial */
-	uint64_t tried;		/* chunks since */
 } wcol;
+
+/* What one thread needs to compress. */
+typedef struct zctx {
+	struct qkv_writer *w;
+	buf tmp;		/* shuffled values */
+	buf best;		/* the best block so far, during a trial */
+	z_stream z[NHOW];
+	int zinit[NHOW];
+} zctx;
+
+/* A chunk on its way out: filled by the caller's thread, compressed by a
+ * worker (or the caller), written by the caller's thread in order.
+ * Chunks live in a ring of njobs slots, chunk k in slot k % njobs. */
+enum { JOB_FREE, JOB_FILL, JOB_READY, JOB_BUSY, JOB_DONE };
+typedef struct wjob {
+	int state;
+	uint64_t seq;
+	uint32_t nrows;
+	buf *counts, *vals;	/* per column; counts for ragged and string */
+	int *how;		/* per column, the way a trial chose */
+	buf rec;		/* the CHNK record */
+	int failed;
+	qkv_err err;
+} wjob;
 
 struct qkv_writer {
 	FILE *f;
@@ -494,14 +516,24 @@ struct qkv_writer {
 	size_t target;
 	int started;		/* HEAD written */
 	int failed;
-	uint32_t nrows;		/* rows in the open chunk */
 	size_t pending;		/* content bytes in the open chunk */
-	uint64_t rows, chunks;
-	buf rec;		/* a record being built */
-	buf tmp;		/* shuffled values */
-	buf best;		/* the best block so far, during a trial */
-	z_stream z[NHOW];
-	int zinit[NHOW];
+	uint64_t rows, chunks;	/* in chunks ended so far */
+	uint64_t written;	/* chunks written so far */
+	buf rec;		/* HEAD and END */
+	wjob *jobs, *cur;	/* the ring; the chunk being filled */
+	int njobs;
+	zctx self;		/* compressing in the caller's thread */
+	int nthreads, running;
+	pthread_t tid[MAXTHREADS];
+	zctx tz[MAXTHREADS];
+	pthread_mutex_t mu;	/* job states, decisions, quit */
+	pthread_cond_t cv;
+	int quit;
+	/* The ways chosen by the trials of the last two windows of RETRY
+	 * chunks (at most two are in flight): decided_seq[k] is the trial
+	 * chunk whose choice decided[k] holds, or UINT64_MAX. */
+	uint64_t decided_seq[2];
+	int *decided[2];
 };
 
 static int
@@ -520,23 +552,24 @@ write_all(qkv_writer *w, const void *p, size_t n, qkv_err *e)
 	return 0;
 }
 
-/* Finish w->rec (a body after 8 reserved header bytes) as a record. */
+/* Finish r (a body after 8 reserved header bytes) as a record. */
 static int
-emit_record(qkv_writer *w, const char *tag, qkv_err *e)
+seal_record(buf *r, const char *tag, qkv_err *e)
 {
-	size_t len = w->rec.n - RECHDR;
-
-	memcpy(w->rec.p, tag, 4);
-	put32(w->rec.p + 4, (uint32_t)len);
-	if (buf_add32(&w->rec, qkv_crc32(0, w->rec.p, w->rec.n), e) < 0)
-		return -1;
-	return write_all(w, w->rec.p, w->rec.n, e);
+	memcpy(r->p, tag, 4);
+	put32(r->p + 4, (uint32_t)(r->n - RECHDR));
+	return buf_add32(r, qkv_crc32(0, r->p, r->n), e);
 }
 
-static void
-rec_start(qkv_writer *w)
+/* Start r as a record: room for its header. */
+static int
+rec_start(buf *r, qkv_err *e)
 {
-	w->rec.n = RECHDR;	/* the buffer always holds at least this */
+	r->n = 0;
+	if (buf_grow(r, RECHDR, e) < 0)
+		return -1;
+	r->n = RECHDR;
+	return 0;
 }
 
 qkv_writer *
@@ -557,9 +590,15 @@ qkv_writer_open(FILE *f, const char *name, const qkv_col *cols, int ncols,
 	w->f = f;
 	w->level = 1;
 	w->target = CHUNK_DEFAULT;
+	/* leave a CPU to the caller, who makes the rows */
+	w->nthreads = qkv_ncpu() - 1 < 3 ? qkv_ncpu() - 1 : 3;
+	w->decided_seq[0] = w->decided_seq[1] = UINT64_MAX;
 	if ((w->name = strdup(name ? name : "<stdout>")) == NULL ||
 	    (w->cols = qkv_calloc((size_t)ncols, sizeof *w->cols, e)) == NULL ||
-	    buf_grow(&w->rec, 4096, e) < 0) {
+	    (w->decided[0] = qkv_calloc((size_t)ncols, sizeof(int), e)) ==
+	    NULL ||
+	    (w->decided[1] = qkv_calloc((size_t)ncols, sizeof(int), e)) ==
+	    NULL) {
 		qkv_errf(e, "out of memory");
 		goto fail;
 	}
@@ -601,7 +640,6 @@ qkv_writer_open(FILE *f, const char *name, const qkv_col *cols, int ncols,
 		qkv_errf(e, "column '%s' declared twice", name);
 		goto failp;
 	}
-	rec_start(w);
 	return w;
 badcol:
 	qkv_errf(e, "column '%s': bad kind or dtype", cols[bad].name);
@@ -634,7 +672,8 @@ qkv_writer_meta(qkv_writer *w, const char *key, const void *val, size_t len,
 void
 qkv_writer_level(qkv_writer *w, int level)
 {
-	w->level = level < 0 ? 0 : level > 9 ? 9 : level;
+	if (!w->started)
+		w->level = level < 0 ? 0 : level > 9 ? 9 : level;
 }
 
 void
@@ -644,14 +683,59 @@ qkv_writer_chunk(qkv_writer *w, size_t bytes)
 	    bytes;
 }
 
+void
+qkv_writer_threads(qkv_writer *w, int n)
+{
+	if (!w->started)
+		w->nthreads = n < 0 ? 0 : n > MAXTHREADS ? MAXTHREADS : n;
+}
+
+static void *worker(void *arg);
+
+/* Before the first row: the ring, and the workers if any. */
+static int
+start(qkv_writer *w, qkv_err *e)
+{
+	w->njobs = w->nthreads > 0 ? 2 * w->nthreads + 1 : 1;
+	if ((w->jobs = qkv_calloc((size_t)w->njobs, sizeof *w->jobs, e)) ==
+	    NULL)
+		return -1;
+	for (int i = 0; i < w->njobs; i++) {
+		wjob *j = &w->jobs[i];
+		if ((j->counts = qkv_calloc((size_t)w->ncols, sizeof *j->counts,
+		    e)) == NULL || (j->vals = qkv_calloc((size_t)w->ncols,
+		    sizeof *j->vals, e)) == NULL || (j->how =
+		    qkv_calloc((size_t)w->ncols, sizeof *j->how, e)) == NULL)
+			return -1;
+	}
+	if (w->nthreads == 0)
+		return 0;
+	if (pthread_mutex_init(&w->mu, NULL) != 0 ||
+	    pthread_cond_init(&w->cv, NULL) != 0)
+		return qkv_errf(e, "cannot start threads");
+	/* a worker that cannot start is done without */
+	for (int i = 0; i < w->nthreads; i++) {
+		w->tz[i].w = w;
+		if (pthread_create(&w->tid[i], NULL, worker, &w->tz[i]) != 0)
+			break;
+		w->running++;
+	}
+	if (w->running == 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		w->nthreads = 0;
+	}
+	return 0;
+}
+
 static int
 write_head(qkv_writer *w, qkv_err *e)
 {
 	unsigned char pre[PREAMBLE] = {0x89, 'Q', 'K', 'V', 1, 'S', 0, 0};
 
-	if (write_all(w, pre, sizeof pre, e) < 0)
+	if (start(w, e) < 0 || write_all(w, pre, sizeof pre, e) < 0 ||
+	    rec_start(&w->rec, e) < 0)
 		return -1;
-	rec_start(w);
 	if (buf_add32(&w->rec, (uint32_t)w->ncols, e) < 0 ||
 	    buf_add32(&w->rec, w->nmeta, e) < 0)
 		return -1;
@@ -671,7 +755,8 @@ write_head(qkv_writer *w, qkv_err *e)
 	if (w->rec.n - RECHDR > QKV_MAXREC)
 		return qkv_errf(e, "header of %zu bytes is too big",
 		    w->rec.n - RECHDR);
-	if (emit_record(w, "HEAD", e) < 0)
+	if (seal_record(&w->rec, "HEAD", e) < 0 ||
+	    write_all(w, w->rec.p, w->rec.n, e) < 0)
 		return -1;
 	w->started = 1;
 	free(w->meta.p);
@@ -680,27 +765,27 @@ write_head(qkv_writer *w, qkv_err *e)
 }
 
 /* Deflate the pieces a[0..na) and b[0..nb) as one zlib stream, appended
- * to w->rec; returns the compressed size or (size_t)-1 on error. */
+ * to out; returns the compressed size or (size_t)-1 on error. */
 static size_t
-deflate2(qkv_writer *w, int how, const void *a, size_t na, const void *b,
-    size_t nb, qkv_err *e)
+deflate2(zctx *zc, int level, int how, buf *out, const void *a, size_t na,
+    const void *b, size_t nb, qkv_err *e)
 {
-	z_stream *z = &w->z[how];
-	size_t start = w->rec.n, bound;
+	z_stream *z = &zc->z[how];
+	size_t start = out->n, bound;
 
-	if (!w->zinit[how]) {
-		if (deflateInit2(z, w->level, Z_DEFLATED, 15, 8,
+	if (!zc->zinit[how]) {
+		if (deflateInit2(z, level, Z_DEFLATED, 15, 8,
 		    how_strategy[how]) != Z_OK) {
 			qkv_errf(e, "zlib: cannot initialise");
 			return (size_t)-1;
 		}
-		w->zinit[how] = 1;
+		zc->zinit[how] = 1;
 	} else
 		deflateReset(z);
 	bound = deflateBound(z, (uLong)(na + nb));
-	if (buf_grow(&w->rec, bound, e) < 0)
+	if (buf_grow(out, bound, e) < 0)
 		return (size_t)-1;
-	z->next_out = w->rec.p + start;
+	z->next_out = out->p + start;
 	z->avail_out = (uInt)bound;
 	z->next_in = (Bytef *)(uintptr_t)a;
 	z->avail_in = (uInt)na;
@@ -712,38 +797,60 @@ deflate2(qkv_writer *w, int how, const void *a, size_t na, const void *b,
 	}
 	if (deflate(z, Z_FINISH) != Z_STREAM_END)
 		goto bad;
-	w->rec.n = start + (bound - z->avail_out);
+	out->n = start + (bound - z->avail_out);
 	return bound - z->avail_out;
 bad:
 	qkv_errf(e, "zlib: deflate failed");
 	return (size_t)-1;
 }
 
-/* Compress column c's block into w->rec from offset at: every way on a
- * trial chunk, keeping the smallest, else the way chosen last time.
+/* The way the trial of chunk t chose for column i; waits for that trial
+ * when another thread still runs it. */
+static int
+decided_how(qkv_writer *w, uint64_t t, int i)
+{
+	int k = (int)(t / RETRY % 2), how;
+
+	if (w->running == 0)
+		return w->decided[k][i];
+	pthread_mutex_lock(&w->mu);
+	while (w->decided_seq[k] != t)
+		pthread_cond_wait(&w->cv, &w->mu);
+	how = w->decided[k][i];
+	pthread_mutex_unlock(&w->mu);
+	return how;
+}
+
+/* Compress block i of job j into j->rec from offset at: every way on a
+ * trial chunk, keeping the smallest, else the way its trial chose.
  * Returns the codec (raw when nothing pays: the caller then stores), or
  * -1. */
 static int
-compress_block(qkv_writer *w, wcol *c, size_t at, size_t ulen, qkv_err *e)
+compress_block(qkv_writer *w, zctx *zc, wjob *j, int i, size_t at,
+    size_t ulen, qkv_err *e)
 {
-	int trial = c->esize > 1 && c->tried++ % RETRY == 0;
-	int first = c->esize > 1 && !trial ? c->how : HOW_PLAIN;
+	const wcol *c = &w->cols[i];
+	buf *counts = &j->counts[i], *vals = &j->vals[i];
+	int trial = c->esize > 1 && j->seq % RETRY == 0;
+	int first = c->esize == 1 ? HOW_PLAIN : trial ? HOW_PLAIN :
+	    decided_how(w, j->seq - j->seq % RETRY, i);
 	int last = trial ? NHOW - 1 : first;
 	size_t best = ulen;
 	int besthow = -1;
 
 	if (first != HOW_PLAIN || trial) {
 		/* byte planes: see formats/qkv.md */
-		w->tmp.n = 0;
-		if (buf_grow(&w->tmp, c->vals.n, e) < 0)
+		zc->tmp.n = 0;
+		if (buf_grow(&zc->tmp, vals->n, e) < 0)
 			return -1;
-		shuffle(w->tmp.p, c->vals.p, c->vals.n / c->esize, c->esize);
+		shuffle(zc->tmp.p, vals->p, vals->n / c->esize, c->esize);
 	}
 	for (int how = first; how <= last; how++) {
 		size_t clen;
-		w->rec.n = at;
-		clen = deflate2(w, how, c->counts.p, c->counts.n,
-		    how == HOW_PLAIN ? c->vals.p : w->tmp.p, c->vals.n, e);
+		j->rec.n = at;
+		clen = deflate2(zc, w->level, how, &j->rec, counts->p,
+		    counts->n, how == HOW_PLAIN ? vals->p : zc->tmp.p, vals->n,
+		    e);
 		if (clen == (size_t)-1)
 			return -1;
 		if (clen >= best)
@@ -751,64 +858,183 @@ compress_block(qkv_writer *w, wcol *c, size_t at, size_t ulen, qkv_err *e)
 		best = clen;
 		besthow = how;
 		if (trial) {
-			w->best.n = 0;
-			if (buf_add(&w->best, w->rec.p + at, clen, e) < 0)
+			zc->best.n = 0;
+			if (buf_add(&zc->best, j->rec.p + at, clen, e) < 0)
 				return -1;
 		}
 	}
-	if (trial && besthow >= 0)
-		c->how = besthow;
-	w->rec.n = at;
+	if (trial)
+		j->how[i] = besthow >= 0 ? besthow : HOW_PLAIN;
+	j->rec.n = at;
 	if (besthow < 0)
 		return QKV_CODEC_RAW;
 	if (trial)
-		memcpy(w->rec.p + at, w->best.p, best);
-	w->rec.n = at + best;
+		memcpy(j->rec.p + at, zc->best.p, best);
+	j->rec.n = at + best;
 	return besthow == HOW_PLAIN ? QKV_CODEC_ZLIB : QKV_CODEC_SHUFFLE;
 }
 
-/* Write the open chunk, if any. */
+/* Make job j's CHNK record. */
 static int
-end_chunk(qkv_writer *w, qkv_err *e)
+compress_job(qkv_writer *w, zctx *zc, wjob *j, qkv_err *e)
 {
-	if (w->nrows == 0)
-		return 0;
-	rec_start(w);
-	if (buf_add32(&w->rec, w->nrows, e) < 0)
+	if (rec_start(&j->rec, e) < 0 || buf_add32(&j->rec, j->nrows, e) < 0)
 		return -1;
 	for (int i = 0; i < w->ncols; i++) {
-		wcol *c = &w->cols[i];
-		size_t ulen = c->counts.n + c->vals.n, clen, hdr = w->rec.n;
-		uint32_t crc = qkv_crc32(qkv_crc32(0, c->counts.p, c->counts.n),
-		    c->vals.p, c->vals.n);
+		buf *counts = &j->counts[i], *vals = &j->vals[i];
+		size_t ulen = counts->n + vals->n, clen, hdr = j->rec.n;
+		uint32_t crc = qkv_crc32(qkv_crc32(0, counts->p, counts->n),
+		    vals->p, vals->n);
 		int codec = QKV_CODEC_RAW;
 
-		if (buf_grow(&w->rec, BLOCKHDR, e) < 0)
+		if (buf_grow(&j->rec, BLOCKHDR, e) < 0)
 			return -1;
-		w->rec.n += BLOCKHDR;
-		if (w->level > 0 && ulen > 0 &&
-		    (codec = compress_block(w, c, hdr + BLOCKHDR, ulen, e)) < 0)
+		j->rec.n += BLOCKHDR;
+		if (w->level > 0 && ulen > 0 && (codec = compress_block(w, zc,
+		    j, i, hdr + BLOCKHDR, ulen, e)) < 0)
 			return -1;
-		if (codec == QKV_CODEC_RAW) {
-			if (buf_add(&w->rec, c->counts.p, c->counts.n, e) < 0 ||
-			    buf_add(&w->rec, c->vals.p, c->vals.n, e) < 0)
-				return -1;
-		}
-		clen = w->rec.n - hdr - BLOCKHDR;
-		unsigned char *h = w->rec.p + hdr;
+		if (codec == QKV_CODEC_RAW &&
+		    (buf_add(&j->rec, counts->p, counts->n, e) < 0 ||
+		    buf_add(&j->rec, vals->p, vals->n, e) < 0))
+			return -1;
+		clen = j->rec.n - hdr - BLOCKHDR;
+		unsigned char *h = j->rec.p + hdr;
 		memset(h, 0, 4);
 		h[0] = (unsigned char)codec;
 		put32(h + 4, (uint32_t)ulen);
 		put32(h + 8, (uint32_t)clen);
 		put32(h + 12, crc);
-		c->counts.n = c->vals.n = 0;
 	}
-	if (emit_record(w, "CHNK", e) < 0)
-		return -1;
-	w->rows += w->nrows;
-	w->chunks++;
-	w->nrows = 0;
+	return seal_record(&j->rec, "CHNK", e);
+}
+
+/* Compress job j; a trial job then publishes its choices (also when it
+ * failed, so that no one waits for it forever). */
+static void
+run_job(qkv_writer *w, zctx *zc, wjob *j)
+{
+	int trial = j->seq % RETRY == 0, k = (int)(j->seq / RETRY % 2);
+
+	if (trial)
+		for (int i = 0; i < w->ncols; i++)
+			j->how[i] = HOW_PLAIN;
+	j->failed = compress_job(w, zc, j, &j->err) < 0;
+	if (!trial)
+		return;
+	if (w->running)
+		pthread_mutex_lock(&w->mu);
+	memcpy(w->decided[k], j->how, (size_t)w->ncols * sizeof(int));
+	w->decided_seq[k] = j->seq;
+	if (w->running) {
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	zctx *zc = arg;
+	qkv_writer *w = zc->w;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		wjob *j = NULL;
+		for (int i = 0; i < w->njobs; i++)
+			if (w->jobs[i].state == JOB_READY &&
+			    (j == NULL || w->jobs[i].seq < j->seq))
+				j = &w->jobs[i];
+		if (j == NULL) {
+			if (w->quit)
+				break;
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		j->state = JOB_BUSY;
+		pthread_mutex_unlock(&w->mu);
+		run_job(w, zc, j);
+		pthread_mutex_lock(&w->mu);
+		j->state = JOB_DONE;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Job states are shared with the workers, which scan them. */
+static void
+set_state(qkv_writer *w, wjob *j, int state)
+{
+	if (w->running)
+		pthread_mutex_lock(&w->mu);
+	j->state = state;
+	if (w->running)
+		pthread_mutex_unlock(&w->mu);
+}
+
+/* Write the chunks before number upto, in order, waiting for each. */
+static int
+write_upto(qkv_writer *w, uint64_t upto, qkv_err *e)
+{
+	while (w->written < upto) {
+		wjob *j = &w->jobs[w->written % (uint64_t)w->njobs];
+		if (w->running) {
+			pthread_mutex_lock(&w->mu);
+			while (j->state != JOB_DONE)
+				pthread_cond_wait(&w->cv, &w->mu);
+			pthread_mutex_unlock(&w->mu);
+		}
+		if (j->failed) {
+			*e = j->err;
+			return -1;
+		}
+		if (write_all(w, j->rec.p, j->rec.n, e) < 0)
+			return -1;
+		set_state(w, j, JOB_FREE);
+		w->written++;
+	}
+	return 0;
+}
+
+/* End the open chunk, if any: compress it here, or hand it to a worker. */
+static int
+end_chunk(qkv_writer *w, qkv_err *e)
+{
+	wjob *j = w->cur;
+
+	if (j == NULL || j->nrows == 0)
+		return 0;
+	j->seq = w->chunks++;
+	w->rows += j->nrows;
+	w->cur = NULL;
 	w->pending = 0;
+	if (w->running == 0) {
+		run_job(w, &w->self, j);
+		j->state = JOB_DONE;
+		return write_upto(w, w->chunks, e);
+	}
+	pthread_mutex_lock(&w->mu);
+	j->state = JOB_READY;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* The slot for the next chunk, once the chunk it held has been written. */
+static int
+next_job(qkv_writer *w, qkv_err *e)
+{
+	wjob *j = &w->jobs[w->chunks % (uint64_t)w->njobs];
+
+	/* only this thread frees slots: no lock needed to see FREE */
+	if (w->chunks >= (uint64_t)w->njobs && write_upto(w, w->chunks -
+	    (uint64_t)w->njobs + 1, e) < 0)
+		return -1;
+	set_state(w, j, JOB_FILL);
+	j->nrows = 0;
+	for (int i = 0; i < w->ncols; i++)
+		j->counts[i].n = j->vals[i].n = 0;
+	w->cur = j;
 	return 0;
 }
 
@@ -836,32 +1062,49 @@ qkv_writer_row(qkv_writer *w, const qkv_cell *cells, qkv_err *e)
 			b = SIZE_MAX;
 		if (b > max_content(w) || need + b > max_content(w))
 			return qkv_errf(e, "%s: row %llu: column '%s': row too "
-			    "big for a chunk", w->name,
-			    (unsigned long long)(w->rows + w->nrows), c->c.name);
+			    "big for a chunk", w->name, (unsigned long long)
+			    (w->rows + (w->cur ? w->cur->nrows : 0)), c->c.name);
 		need += b;
 	}
 	if (!w->started && write_head(w, e) < 0)
 		return werr(w, e);
-	if (w->nrows > 0 && (w->pending + need > w->target ||
-	    w->pending + need > max_content(w) || w->nrows >= QKV_MAXCHUNKROWS))
-		if (end_chunk(w, e) < 0)
-			return werr(w, e);
+	if (w->cur != NULL && (w->pending + need > w->target ||
+	    w->pending + need > max_content(w) ||
+	    w->cur->nrows >= QKV_MAXCHUNKROWS) && end_chunk(w, e) < 0)
+		return werr(w, e);
+	if (w->cur == NULL && next_job(w, e) < 0)
+		return werr(w, e);
+	wjob *j = w->cur;
 	for (int i = 0; i < w->ncols; i++) {
 		wcol *c = &w->cols[i];
 		if (c->c.kind == QKV_COL_FIXED) {
-			if (buf_add(&c->vals, cells[i].p, c->rowbytes, e) < 0)
+			if (buf_add(&j->vals[i], cells[i].p, c->rowbytes, e) < 0)
 				return werr(w, e);
 			continue;
 		}
-		if (buf_add32(&c->counts, (uint32_t)cells[i].n, e) < 0 ||
-		    buf_add(&c->vals, cells[i].p, cells[i].n * c->esize, e) < 0)
+		if (buf_add32(&j->counts[i], (uint32_t)cells[i].n, e) < 0 ||
+		    buf_add(&j->vals[i], cells[i].p, cells[i].n * c->esize,
+		    e) < 0)
 			return werr(w, e);
 	}
-	w->nrows++;
+	j->nrows++;
 	w->pending += need;
 	/* a chunk that reached its target goes out now, not on the next row */
 	if (w->pending >= w->target && end_chunk(w, e) < 0)
 		return werr(w, e);
+	return 0;
+}
+
+/* End the open chunk and write every chunk ended so far. */
+static int
+drain(qkv_writer *w, qkv_err *e)
+{
+	if (!w->started && write_head(w, e) < 0)
+		return -1;
+	if (end_chunk(w, e) < 0 || write_upto(w, w->chunks, e) < 0)
+		return -1;
+	if (fflush(w->f) != 0)
+		return qkv_errf(e, "write error: %s", strerror(errno));
 	return 0;
 }
 
@@ -870,13 +1113,7 @@ qkv_writer_flush(qkv_writer *w, qkv_err *e)
 {
 	if (w->failed)
 		return qkv_errf(e, "%s: earlier error", w->name);
-	if ((!w->started && write_head(w, e) < 0) || end_chunk(w, e) < 0)
-		return werr(w, e);
-	if (fflush(w->f) != 0) {
-		qkv_errf(e, "write error: %s", strerror(errno));
-		return werr(w, e);
-	}
-	return 0;
+	return drain(w, e) < 0 ? werr(w, e) : 0;
 }
 
 int
@@ -888,12 +1125,11 @@ qkv_writer_close(qkv_writer *w, qkv_err *e)
 		qkv_errf(e, "%s: earlier error", w->name);
 		goto out;
 	}
-	if ((!w->started && write_head(w, e) < 0) || end_chunk(w, e) < 0)
-		goto bad;
-	rec_start(w);
-	if (buf_add64(&w->rec, w->rows, e) < 0 ||
+	if (drain(w, e) < 0 || rec_start(&w->rec, e) < 0 ||
+	    buf_add64(&w->rec, w->rows, e) < 0 ||
 	    buf_add64(&w->rec, w->chunks, e) < 0 ||
-	    emit_record(w, "END ", e) < 0)
+	    seal_record(&w->rec, "END ", e) < 0 ||
+	    write_all(w, w->rec.p, w->rec.n, e) < 0)
 		goto bad;
 	if (fflush(w->f) != 0) {
 		qkv_errf(e, "write error: %s", strerror(errno));
@@ -908,23 +1144,53 @@ out:
 	return rc;
 }
 
+static void
+zctx_free(zctx *zc)
+{
+	for (int i = 0; i < NHOW; i++)
+		if (zc->zinit[i])
+			deflateEnd(&zc->z[i]);
+	free(zc->tmp.p);
+	free(zc->best.p);
+}
+
 void
 qkv_writer_free(qkv_writer *w)
 {
 	if (w == NULL)
 		return;
-	for (int i = 0; w->cols != NULL && i < w->ncols; i++) {
-		free(w->cols[i].counts.p);
-		free(w->cols[i].vals.p);
+	if (w->running > 0) {
+		pthread_mutex_lock(&w->mu);
+		w->quit = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		for (int i = 0; i < w->running; i++) {
+			pthread_join(w->tid[i], NULL);
+			zctx_free(&w->tz[i]);
+		}
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
 	}
-	for (int i = 0; i < NHOW; i++)
-		if (w->zinit[i])
-			deflateEnd(&w->z[i]);
-	free(w->best.p);
+	for (int i = 0; w->jobs != NULL && i < w->njobs; i++) {
+		wjob *j = &w->jobs[i];
+		for (int k = 0; k < w->ncols; k++) {
+			if (j->counts)
+				free(j->counts[k].p);
+			if (j->vals)
+				free(j->vals[k].p);
+		}
+		free(j->counts);
+		free(j->vals);
+		free(j->how);
+		free(j->rec.p);
+	}
+	zctx_free(&w->self);
+	free(w->jobs);
+	free(w->decided[0]);
+	free(w->decided[1]);
 	free(w->cols);
 	free(w->meta.p);
 	free(w->rec.p);
-	free(w->tmp.p);
 	free(w->name);
 	free(w);
 }

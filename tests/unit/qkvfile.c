@@ -108,6 +108,8 @@ row_differs(long i, const qkv_cell *got)
 	return -1;
 }
 
+static int threads = -1;	/* -1: the library's default */
+
 static int
 write_sample(FILE *f, int level, size_t chunk, long nrows, qkv_err *e)
 {
@@ -117,6 +119,8 @@ write_sample(FILE *f, int level, size_t chunk, long nrows, qkv_err *e)
 
 	if (w == NULL)
 		return -1;
+	if (threads >= 0)
+		qkv_writer_threads(w, threads);
 	qkv_writer_level(w, level);
 	qkv_writer_chunk(w, chunk);
 	if (qkv_writer_meta(w, "model", "test", 4, e) < 0 ||
@@ -783,6 +787,33 @@ test_stream_roundtrip(void)
 	}
 }
 
+/* Compression threads change nothing in the bytes written, across many
+ * windows of trials. */
+static void
+test_threads(void)
+{
+	size_t len0, len;
+	unsigned char *p0, *p;
+	static const int nt[] = {1, 2, 3, 16};
+
+	threads = 0;
+	p0 = stream_bytes(1, 700, NROWS, &len0);
+	for (size_t k = 0; k < sizeof nt / sizeof nt[0]; k++) {
+		threads = nt[k];
+		p = stream_bytes(1, 700, NROWS, &len);
+		ok(len == len0 && memcmp(p, p0, len) == 0,
+		    "%d threads write the same %zu bytes as none", nt[k], len);
+		free(p);
+	}
+	threads = -1;
+	qkv_reader *r = qkv_reader_open_mem(p0, len0, "t", &(qkv_err){{0}});
+	ok(r && read_sample(r, NULL) == NROWS && qkv_reader_chunks(r) > 200,
+	    "and they read back (%llu chunks)",
+	    r ? (unsigned long long)qkv_reader_chunks(r) : 0);
+	qkv_reader_close(r);
+	free(p0);
+}
+
 static void
 test_stream_pipe(void)
 {
@@ -1108,6 +1139,7 @@ main(int argc, char **argv)
 		return check(argv[2], argv[3]);
 	test_stream_roundtrip();
 	test_stream_pipe();
+	test_threads();
 	test_pipe_flush();
 	test_stream_damage();
 	test_writer_refusals();
