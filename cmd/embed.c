@@ -492,8 +492,12 @@ main(int argc, char **argv)
 	if (o.maxlen == 0 || o.maxlen > bert_cfg(model)->max_positions)
 		o.maxlen = bert_cfg(model)->max_positions;
 	find_specials(bert_model(model));
-	if (threads > 0)
-		nn_set_threads(threads);
+	/* the encoder splits its work among nn workers, each calling BLAS
+	 * single-threaded: no two thread pools compete for the processors,
+	 * and the vectors do not depend on the number of threads */
+	nn_set_threads(1);
+	if (nn_set_workers(threads > 0 ? threads : qkv_ncpu(), &e) < 0)
+		errx(1, "%s", e.msg);
 	if ((out = qkv_out_open(outpath, &e)) == NULL)
 		errx(1, "%s", e.msg);
 	for (int i = 0; i < (argc ? argc : 1); i++) {
