@@ -36,6 +36,7 @@ struct qkv_model {
 	int nt;
 	struct mfile *files;
 	int nfiles;
+	qkv_file *qf;		/* SRC_QKV */
 };
 
 const char *
@@ -67,6 +68,7 @@ qkv_model_close(qkv_model *m)
 		free(m->files[i].data);
 	}
 	free(m->files);
+	qkv_file_close(m->qf);
 	free(m->shards);
 	free(m->t);
 	free(m->path);
@@ -275,6 +277,23 @@ open_single(qkv_model *m, qkv_err *e)
 	return 0;
 }
 
+/* A qkv model file (`pack -i`): tensors mapped in place, the model's
+ * files stored as metadata "file:NAME". */
+static int
+open_qkv(qkv_model *m, qkv_err *e)
+{
+	int n;
+
+	if ((m->qf = qkv_file_open(m->path, e)) == NULL)
+		return -1;
+	n = qkv_file_ntensors(m->qf);
+	if ((m->t = calloc((size_t)n + 1, sizeof *m->t)) == NULL)
+		return qkv_errf(e, "out of memory");
+	for (int i = 0; i < n; i++)
+		m->t[m->nt++] = qkv_file_tensor(m->qf, i);
+	return 0;
+}
+
 qkv_model *
 qkv_model_open(const char *path, qkv_err *e)
 {
@@ -309,8 +328,7 @@ qkv_model_open(const char *path, qkv_err *e)
 		}
 		if (memcmp(magic, QKV_MAGIC, 4) == 0) {
 			m->src = SRC_QKV;
-			rc = qkv_errf(e, "%s: qkv model files are not supported "
-			    "yet", path);
+			rc = open_qkv(m, e);
 		} else {
 			m->src = SRC_SINGLE;
 			rc = open_single(m, e);
@@ -338,7 +356,18 @@ qkv_model_file(qkv_model *m, const char *name, size_t *len)
 			return m->files[i].data;
 		}
 	}
-	if (m->src == SRC_SINGLE) {
+	if (m->src == SRC_QKV) {
+		/* served from the mapping, with a NUL added in a copy: metadata
+		 * values are not terminated in the file */
+		char key[QKV_MAXNAME + 8];
+		const void *v;
+		snprintf(key, sizeof key, "file:%s", name);
+		if ((v = qkv_file_meta(m->qf, key, &n)) != NULL &&
+		    (data = malloc(n + 1)) != NULL) {
+			memcpy(data, v, n);
+			data[n] = '\0';
+		}
+	} else if (m->src == SRC_SINGLE) {
 		/* the file itself under its role, and the companions that a
 		 * tokenizer file has beside it */
 		if (strcmp(name, m->single) == 0)

@@ -15,9 +15,11 @@
  * do not depend on how queries were batched.  Memory is O(nq*k*dim + nb*dim)
  * whatever the index size.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "qkv.h"
 
@@ -213,12 +215,22 @@ select_top(knn *s, int i, float *sc, size_t n, int64_t row0)
 	else if (s->metric == KNN_L2)	/* -(|x|^2 - 2 q.x): |q|^2 is common */
 		for (size_t j = 0; j < n; j++)
 			sc[j] = 2 * sc[j] - s->xf[j];
-	for (size_t j = 0; j < n; j++) {
-		if (!(sc[j] > thr) && *nh == k)
-			continue;
-		heap_add(h, nh, k, sc[j], row0 + (int64_t)j);
-		s->hit[j] = 1;
-		thr = *nh < k ? -INFINITY : h[0].score;
+	for (size_t j = 0; j < n; j += 16) {
+		size_t m = n - j < 16 ? n - j : 16;
+		if (m == 16 && *nh == k) {	/* one vector test rejects most */
+			int any = 0;
+			for (int u = 0; u < 16; u++)
+				any |= sc[j + u] > thr;
+			if (!any)
+				continue;
+		}
+		for (size_t u = j; u < j + m; u++) {
+			if (!(sc[u] > thr) && *nh == k)
+				continue;
+			heap_add(h, nh, k, sc[u], row0 + (int64_t)u);
+			s->hit[u] = 1;
+			thr = *nh < k ? -INFINITY : h[0].score;
+		}
 	}
 }
 
@@ -526,4 +538,226 @@ knn_parse_vec(const char *line, size_t len, float *v, int dim, qkv_err *e)
 	if (n != dim)
 		return qkv_errf(e, "expected %d numbers, found %d", dim, n);
 	return 0;
+}
+
+/* ---- an index of files --------------------------------------------------- */
+
+typedef struct src {
+	const char *path;
+	qkv_file *f;		/* a tensor file, mapped */
+	qkv_npy *npy;		/* or a .npy file, mapped */
+	const qkv_tensor *t;	/* its one 2-D tensor */
+	qkv_in *in;		/* or a stream, opened by knn_index_open and */
+	qkv_reader *r;		/* read on by the first search */
+	int vc, tc;		/* its vector and text columns (tc -1: none) */
+	int once;		/* a stream that cannot be read again (a pipe) */
+} src;
+
+struct knn_index {
+	int n, dim;
+	const char *col;
+	src *src;
+	knn *last;		/* the last search, for its texts */
+};
+
+static int
+is_float(int dtype)
+{
+	return dtype == QKV_F16 || dtype == QKV_BF16 || dtype == QKV_F32 ||
+	    dtype == QKV_F64;
+}
+
+int
+knn_vec_col(const qkv_reader *r, const char *col, int *dim, const char *name,
+    qkv_err *e)
+{
+	int c = qkv_reader_find(r, col);
+	const qkv_col *cl;
+	int64_t n = 1;
+
+	if (c < 0)
+		return qkv_errf(e, "%s: no column '%s'", name, col);
+	cl = qkv_reader_col(r, c);
+	for (int d = 0; d < cl->ndim && n > 0; d++)
+		n = cl->shape[d] > INT32_MAX / n ? -1 : n * cl->shape[d];
+	if (cl->kind != QKV_COL_FIXED || !is_float(cl->dtype) || n < 1)
+		return qkv_errf(e, "%s: column '%s' is not a fixed column of "
+		    "float vectors", name, col);
+	if (*dim > 0 && n != *dim)
+		return qkv_errf(e, "%s: '%s' has dimension %lld, the index has %d",
+		    name, col, (long long)n, *dim);
+	*dim = (int)n;
+	return c;
+}
+
+static int
+stream_open(knn_index *ix, src *sr, qkv_err *e)
+{
+	int tc;
+
+	if ((sr->in == NULL && (sr->in = qkv_in_open(sr->path, e)) == NULL) ||
+	    (sr->r = qkv_reader_open(sr->in, e)) == NULL ||
+	    (sr->vc = knn_vec_col(sr->r, ix->col, &ix->dim, sr->path, e)) < 0)
+		return -1;
+	tc = qkv_reader_find(sr->r, "text");
+	sr->tc = tc >= 0 && qkv_reader_col(sr->r, tc)->kind == QKV_COL_STRING ?
+	    tc : -1;
+	return 0;
+}
+
+static void
+stream_close(src *sr)
+{
+	if (sr->r != NULL)
+		qkv_reader_close(sr->r);
+	qkv_in_close(sr->in);
+	sr->r = NULL;
+	sr->in = NULL;
+}
+
+/* A stream, a tensor file or a .npy file, told apart by their first bytes. */
+static int
+src_open(knn_index *ix, src *sr, qkv_err *e)
+{
+	const unsigned char *p;
+	const qkv_tensor *t;
+	struct stat st;
+	long got;
+	int kind;
+
+	if (stat(sr->path, &st) < 0)
+		return qkv_errf(e, "%s: %s", sr->path, strerror(errno));
+	sr->once = !S_ISREG(st.st_mode);
+	if ((sr->in = qkv_in_open(sr->path, e)) == NULL ||
+	    (got = qkv_in_peek(sr->in, 8, &p, e)) < 0)
+		return -1;
+	if ((kind = qkv_kind(p, (size_t)got)) == 'S')
+		return stream_open(ix, sr, e);
+	int npy = got >= 6 && memcmp(p, "\x93NUMPY", 6) == 0;
+	qkv_in_close(sr->in);
+	sr->in = NULL;
+	if (kind == 'T') {
+		if ((sr->f = qkv_file_open(sr->path, e)) == NULL)
+			return -1;
+		if (qkv_file_ntensors(sr->f) != 1)
+			return qkv_errf(e, "%s: %d tensors; an index holds one",
+			    sr->path, qkv_file_ntensors(sr->f));
+		t = qkv_file_tensor(sr->f, 0);
+	} else if (npy) {
+		if ((sr->npy = qkv_npy_open(sr->path, e)) == NULL)
+			return -1;
+		t = qkv_npy_tensor(sr->npy);
+	} else
+		return qkv_errf(e, "%s: not a qkv vector stream, qkv tensor file "
+		    "or .npy file", sr->path);
+	if (t->ndim != 2 || !is_float(t->dtype) || t->shape[1] < 1 ||
+	    t->shape[1] > INT32_MAX)
+		return qkv_errf(e, "%s: an index tensor is 2-D float, (rows, "
+		    "dimension); this one is %dD %s", sr->path, t->ndim,
+		    qkv_dtype_name(t->dtype));
+	if (ix->dim > 0 && t->shape[1] != ix->dim)
+		return qkv_errf(e, "%s: dimension %lld, the index has %d", sr->path,
+		    (long long)t->shape[1], ix->dim);
+	ix->dim = (int)t->shape[1];
+	sr->t = t;
+	return 0;
+}
+
+void
+knn_index_close(knn_index *ix)
+{
+	if (ix == NULL)
+		return;
+	for (int i = 0; i < ix->n; i++) {
+		stream_close(&ix->src[i]);
+		if (ix->src[i].f != NULL)
+			qkv_file_close(ix->src[i].f);
+		if (ix->src[i].npy != NULL)
+			qkv_npy_close(ix->src[i].npy);
+	}
+	knn_free(ix->last);
+	free(ix->src);
+	free(ix);
+}
+
+knn_index *
+knn_index_open(char *const *paths, int n, const char *col, qkv_err *e)
+{
+	knn_index *ix;
+
+	if ((ix = qkv_calloc(1, sizeof *ix, e)) == NULL ||
+	    (ix->src = qkv_calloc(n, sizeof *ix->src, e)) == NULL) {
+		free(ix);
+		return NULL;
+	}
+	ix->col = col;
+	for (ix->n = 0; ix->n < n; ix->n++) {
+		ix->src[ix->n].path = paths[ix->n];
+		if (src_open(ix, &ix->src[ix->n], e) < 0) {
+			ix->n++;
+			knn_index_close(ix);
+			return NULL;
+		}
+	}
+	return ix;
+}
+
+int
+knn_index_dim(const knn_index *ix)
+{
+	return ix->dim;
+}
+
+static int
+scan(knn *s, src *sr, knn_index *ix, qkv_err *e)
+{
+	const qkv_tensor *t = sr->t;
+	qkv_cell cells[QKV_MAXCOLS];
+	int rc;
+
+	if (t != NULL && t->dtype == QKV_F32)
+		return knn_rows(s, t->data, (size_t)t->shape[0], e);
+	if (t != NULL) {
+		size_t rowbytes = (size_t)t->shape[1] * qkv_dtype_size(t->dtype);
+		for (int64_t j = 0; j < t->shape[0]; j++)
+			if (knn_row(s, (const char *)t->data + j * rowbytes,
+			    t->dtype, NULL, 0, e) < 0)
+				return -1;
+		return 0;
+	}
+	if (sr->r == NULL) {
+		if (sr->once)
+			return qkv_errf(e, "%s: not a regular file, so it can be "
+			    "read only once, for one batch of queries", sr->path);
+		if (stream_open(ix, sr, e) < 0)
+			return -1;
+	}
+	if (qkv_reader_ncols(sr->r) > QKV_MAXCOLS)
+		return qkv_errf(e, "%s: too many columns", sr->path);
+	int dtype = qkv_reader_col(sr->r, sr->vc)->dtype;
+	while ((rc = qkv_reader_next(sr->r, cells, e)) == 1)
+		if (knn_row(s, cells[sr->vc].p, dtype, sr->tc < 0 ? NULL :
+		    cells[sr->tc].p, sr->tc < 0 ? 0 : cells[sr->tc].n, e) < 0)
+			break;
+	stream_close(sr);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+knn_index_search(knn_index *ix, const float *q, int nq, int metric, int k,
+    knn_hit *hits, qkv_err *e)
+{
+	knn_free(ix->last);
+	if ((ix->last = knn_begin(q, nq, ix->dim, metric, k, e)) == NULL)
+		return -1;
+	for (int i = 0; i < ix->n; i++)
+		if (scan(ix->last, &ix->src[i], ix, e) < 0)
+			return -1;
+	return knn_end(ix->last, hits, e);
+}
+
+const char *
+knn_index_text(const knn_index *ix, int64_t row, size_t *len)
+{
+	return ix->last ? knn_text(ix->last, row, len) : NULL;
 }

@@ -229,6 +229,49 @@ int qkv_twriter_tensor(qkv_twriter *w, const char *name, int dtype, int ndim,
 int qkv_twriter_close(qkv_twriter *w, qkv_err *e);	/* frees w */
 void qkv_twriter_free(qkv_twriter *w);
 
+/* -- Beyond the basics: limits, kinds, chunk-level access. */
+#define QKV_MAXREC (1u << 30)		/* bytes in one record body */
+#define QKV_MAXCOLS 1024
+#define QKV_MAXCHUNKROWS (1u << 24)
+enum qkv_codec { QKV_CODEC_RAW = 0, QKV_CODEC_ZLIB = 1, QKV_CODEC_SHUFFLE = 2 };
+const char *qkv_codec_name(int codec);		/* "raw", "zlib", "shuffle" */
+/* The kind of a qkv file from its first bytes: 'S' (row stream), 'T'
+ * (tensor file), or 0 if p[0..n) is not a version-1 qkv preamble. */
+int qkv_kind(const void *p, size_t n);
+const char *qkv_col_kind_name(int kind);	/* "fixed", "ragged", "string" */
+
+/* Target uncompressed bytes per chunk (default 1 MiB); before the first
+ * row.  Smaller chunks mean less latency and memory, more overhead. */
+void qkv_writer_chunk(qkv_writer *w, size_t bytes);
+/* Threads that compress chunks while the caller makes rows (default: one
+ * per CPU but one, at most 3; 0 compresses in the caller's thread), at
+ * most 16; before the first row.  The bytes written do not depend on it. */
+void qkv_writer_threads(qkv_writer *w, int n);
+/* A reader over memory the caller keeps alive (fuzzing, tests). */
+qkv_reader *qkv_reader_open_mem(const void *buf, size_t len,
+    const char *name, qkv_err *e);
+int qkv_reader_nmeta(const qkv_reader *r);
+const char *qkv_reader_meta_key(const qkv_reader *r, int i);
+/* Totals for column i over the chunks read so far. */
+typedef struct qkv_colstat {
+	uint64_t raw;		/* bytes of content, uncompressed */
+	uint64_t stored;	/* bytes stored */
+	uint32_t crc;		/* CRC-32 of all its contents, concatenated */
+	unsigned codecs;	/* bit 1 << codec for every codec seen */
+} qkv_colstat;
+const qkv_colstat *qkv_reader_colstat(const qkv_reader *r, int i);
+uint64_t qkv_reader_chunks(const qkv_reader *r);	/* chunks read so far */
+/* Read the next chunk without decompressing it (its framing and record
+ * CRC are checked, its content CRCs are not); rows of the current chunk not
+ * yet returned are dropped.  1 = a chunk, 0 = clean end, -1 = error.
+ * qkv_reader_rows counts the skipped chunk's rows as returned. */
+int qkv_reader_skip(qkv_reader *r, qkv_err *e);
+
+/* A tensor file read whole from an input that cannot be mapped (a pipe). */
+qkv_file *qkv_file_read(qkv_in *in, qkv_err *e);
+uint32_t qkv_file_crc(const qkv_file *f, int i);	/* tensor i's CRC */
+uint64_t qkv_file_offset(const qkv_file *f, int i);	/* and its offset */
+
 /* ==== npy ==================================================================== */
 
 /* Map a .npy file (version 1-3, little-endian numeric dtypes, C order). */
@@ -309,8 +352,85 @@ void nn_gelu_erf(float *x, size_t n);	/* exact, in place */
 void nn_gelu_tanh(float *x, size_t n);	/* tanh approximation, in place */
 void nn_softmax(float *x, int rows, int n);	/* each row, in place */
 void nn_add(float *x, const float *y, size_t n);	/* x += y */
+/* Vectorised versions (AVX-512 / AVX2 / baseline chosen at load time) for
+ * the hot loops of the encoders: exp within 2 ulp; GELU within 1e-6 of the
+ * exact value, like PyTorch's own vectorised GELU. */
+void nn_exp_fast(float *x, size_t n);		/* in place */
+void nn_gelu_erf_fast(float *x, size_t n);	/* exact-erf GELU, in place */
+void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
+/* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
+void nn_l2_normalize(float *x, int rows, int n, float eps);
+
+/* Workers for nn_matmul and nn_attention_causal (nn.c): the work is split
+ * by output columns (or heads) so results do not depend on the count.
+ * Each worker calls BLAS itself: with more than one worker, keep OpenBLAS
+ * at one thread (nn_set_threads(1)).  Default 1 (the caller only). */
+int nn_set_workers(int n, qkv_err *e);
+int nn_get_workers(void);
+/* A weight matrix kept in its stored dtype (F32, F16 or BF16), row-major
+ * (rows, cols); data need not be aligned. */
+typedef struct nn_weight {
+	const void *data;
+	int dtype;
+	int rows, cols;
+} nn_weight;
+/* dst[n] = src[n] widened to f32 (F32, F16 or BF16). */
+void nn_widen(float *dst, const void *src, int dtype, size_t n);
+/* out (N,OC) = inp (N,C) op(W) + b, accumulated in f32; b may be NULL.
+ * trans 0: W is (C,OC) [in, out] as GPT-2 Conv1D; trans 1: W is (OC,C)
+ * [out, in] as PyTorch Linear (and a tied LM head).  A few rows go through
+ * GEMV kernels that widen F16/BF16 in registers; more rows through
+ * nn_sgemm, F16/BF16 widened one column slice at a time. */
+void nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
+    const float *b, int N, int C, int OC);
+/* Causal self-attention of T new queries over a KV cache of past+T rows:
+ * q (T, n_head*hd) with row stride ldq; k, v (past+T, n_head*hd) with row
+ * stride ldkv (the new rows already written); out (T, n_head*hd);
+ * att scratch (n_head, T, past+T).  Query i sees keys 0..past+i;
+ * scores = q.k * scale, softmax in f32. */
+void nn_attention_causal(float *out, const float *q, int ldq, const float *k,
+    const float *v, int ldkv, float *att, int T, int past, int n_head,
+    int hd, float scale);
 
 /* ==== rng ==================================================================== */
+
+/* Keyed streams for reproducible parallel work: Philox4x32-10 (Random123),
+ * counter = (item, purpose, block), key = seed.  The numbers of one
+ * (seed, item, purpose) depend on nothing else, so sharded or parallel runs
+ * draw exactly what one sequential run draws.  Never shared between
+ * threads; a qkv_rng is a few words on the stack. */
+typedef struct qkv_rng {
+	uint32_t key[2], ctr[4], out[4];
+	int avail;
+} qkv_rng;
+/* One Philox4x32-10 block (for tests against the published answers). */
+void qkv_philox4x32(const uint32_t ctr[4], const uint32_t key[2],
+    uint32_t out[4]);
+void qkv_rng_init(qkv_rng *r, uint64_t seed, uint64_t item, uint32_t purpose);
+uint32_t qkv_rng_u32(qkv_rng *r);
+uint64_t qkv_rng_u64(qkv_rng *r);
+double qkv_rng_uniform(qkv_rng *r);		/* [0, 1), 53 bits */
+uint64_t qkv_rng_below(qkv_rng *r, uint64_t n);	/* [0, n) unbiased; 0 if n <= 1 */
+
+/* CPython's random.Random: MT19937 seeded as random.Random(seed) is for an
+ * int seed, with random(), getrandbits(), randint() and shuffle() drawing
+ * exactly what CPython 3 draws (_randbelow by getrandbits and rejection). */
+typedef struct qkv_mt {
+	uint32_t mt[624];
+	int mti;
+} qkv_mt;
+void qkv_mt_seed(qkv_mt *m, int64_t seed);	/* random.Random(seed) */
+/* A seed given as n 32-bit words of abs(seed), least significant first
+ * (any Python int); n == 0 is seed 0. */
+void qkv_mt_seed_words(qkv_mt *m, const uint32_t *key, size_t n);
+uint32_t qkv_mt_u32(qkv_mt *m);			/* genrand_uint32 */
+double qkv_mt_random(qkv_mt *m);		/* random() */
+uint64_t qkv_mt_getrandbits(qkv_mt *m, int k);	/* 0 < k <= 64 */
+uint64_t qkv_mt_below(qkv_mt *m, uint64_t n);	/* _randbelow(n), n > 0 */
+/* randint(a, b), a <= b, b - a + 1 < 2^64. */
+int64_t qkv_mt_randint(qkv_mt *m, int64_t a, int64_t b);
+/* shuffle(x) over n elements of size bytes. */
+void qkv_mt_shuffle(qkv_mt *m, void *base, size_t n, size_t size);
 
 /* ==== tokenizer ============================================================== */
 
@@ -386,7 +506,141 @@ const char *qkv_tok_decode(const qkv_tok *t, qkv_tokenc *x,
 
 /* ==== bert =================================================================== */
 
+/* BERT-family encoders (bert.c).  Loads Hugging Face checkpoints
+ * (BertModel, BertForPreTraining, BertForMaskedLM, ... with or without the
+ * "bert." prefix, LayerNorm gamma/beta, sentence-transformers layouts) in
+ * F32, F16, BF16 or F64: aligned F32 weights are used in place from the
+ * mapping, others are converted to f32 once at load.  Computes in f32,
+ * every product through nn_sgemm.
+ *
+ * Batches are packed: n sequences of len[i] tokens lie one after another
+ * in ids (and types, and the (N,H) hidden states, N = sum of len), with no
+ * padding.  A bert is not safe for use by two threads at once (it owns its
+ * workspace). */
+enum { BERT_GELU, BERT_GELU_TANH, BERT_RELU };
+typedef struct bert_config {
+	int vocab, hidden, layers, heads, intermediate;
+	int max_positions, type_vocab, pad_id;
+	int act;			/* BERT_GELU (exact erf), ... */
+	float eps;			/* LayerNorm epsilon */
+} bert_config;
+
+typedef struct bert bert;
+/* m must outlive the bert.  Errors name the model and the tensor:
+ * unknown architectures, missing tensors, shape mismatches. */
+bert *bert_load(qkv_model *m, qkv_err *e);
+void bert_free(bert *b);
+const bert_config *bert_cfg(const bert *b);
+/* The model holding the weights and config (m, or the sentence-transformers
+ * Transformer module's directory when weights live there). */
+qkv_model *bert_model(bert *b);
+/* A weight by canonical name, as f32, shape checked: the Hugging Face name
+ * without the model's prefix ("bert." or none) and with LayerNorm.weight /
+ * .bias for .gamma / .beta: "embeddings.word_embeddings.weight",
+ * "encoder.layer.0.output.dense.bias", "pooler.dense.weight", and heads
+ * outside the prefix such as "cls.predictions.bias".  cols is 0 for a 1-D
+ * tensor.  Converted once and owned by b; NULL with an error naming the
+ * tensor if missing or of another shape. */
+const float *bert_weight(bert *b, const char *name, int64_t rows,
+    int64_t cols, qkv_err *e);
+/* Check ids (0 <= id < vocab), types (NULL: all 0) and lengths (1 to
+ * max_positions): the error names the sequence (from 1) and token. */
+int bert_check_ids(const bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, qkv_err *e);
+/* hidden (N,H) = the last hidden states (after the last LayerNorm) of every
+ * token.  types may be NULL. */
+int bert_encode(bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, float *hidden, qkv_err *e);
+/* pooled (n,H) = tanh(W_pool h[CLS] + b_pool); error if no pooler. */
+int bert_pooler(bert *b, const float *hidden, const int *len, int n,
+    float *pooled, qkv_err *e);
+
+/* Pooling modes: sentence-transformers' plus the pooler and none (the
+ * per-token vectors). */
+enum {
+	BERT_POOL_CLS, BERT_POOL_MEAN, BERT_POOL_MAX, BERT_POOL_MEAN_SQRT,
+	BERT_POOL_WEIGHTED_MEAN, BERT_POOL_LAST, BERT_POOL_POOLER,
+	BERT_POOL_NONE
+};
+int bert_pool_parse(const char *name);	/* -1 if unknown */
+const char *bert_pool_name(int mode);
+/* out (n,H): one vector per sequence from hidden (N,H); not for NONE. */
+int bert_pool(bert *b, int mode, const float *hidden, const int *len, int n,
+    float *out, qkv_err *e);
+/* sentence-transformers defaults (modules.json, the Pooling module's
+ * config.json, Normalize, sentence_bert_config.json's max_seq_length):
+ * returns 1 when found, 0 when m is not a sentence-transformers model
+ * (then cls, no normalisation, *maxlen 0), -1 on error (a module embed
+ * cannot apply, such as Dense, or several pooling modes at once). */
+int bert_st_defaults(qkv_model *m, int *pool, int *normalize, int *maxlen,
+    qkv_err *e);
+
 /* ==== gpt2 =================================================================== */
+
+/* A GPT-2 family decoder (gpt2.c): gpt2, distilgpt2, gpt2-medium/large/xl
+ * and any checkpoint of that shape, from a qkv_model.  Weights stay mapped
+ * in their stored dtype (F32, F16, BF16); small vectors are widened. */
+typedef struct gpt2_config {
+	int n_vocab, n_ctx, n_embd, n_head, n_layer, n_inner;
+	float eps;		/* layer_norm_epsilon */
+	int eos;		/* eos_token_id, -1 if none */
+	int act;		/* GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU */
+	int scale_attn;		/* divide scores by sqrt(head_dim) */
+	int scale_by_layer;	/* and by layer index + 1 */
+	int tied;		/* lm_head is wte (tie_word_embeddings) */
+	int dtype;		/* of the big matrices, as stored */
+} gpt2_config;
+enum { GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU };
+
+typedef struct gpt2 gpt2;
+/* Reads config.json (or, without one, infers the shape from the tensors
+ * with head_dim 64) and finds every tensor, with or without the
+ * "transformer." prefix; checks every shape. */
+gpt2 *gpt2_open(qkv_model *m, qkv_err *e);
+const gpt2_config *gpt2_cfg(const gpt2 *g);
+void gpt2_close(gpt2 *g);
+
+/* One sequence being decoded: the KV cache and the activations for up to
+ * `chunk` tokens at a time (longer inputs are fed in chunks). */
+typedef struct gpt2_state gpt2_state;
+gpt2_state *gpt2_state_new(const gpt2 *g, int chunk, qkv_err *e);
+void gpt2_state_free(gpt2_state *s);
+void gpt2_state_reset(gpt2_state *s);	/* forget the sequence */
+int gpt2_state_len(const gpt2_state *s);	/* tokens in the cache */
+/* Feed T tokens after those in the cache.  logits: if all, (T, n_vocab)
+ * for every new position, else (n_vocab) for the last one only; may be
+ * NULL.  Fails (with nothing fed) on ids out of range or when the cache
+ * would exceed n_ctx. */
+int gpt2_forward(gpt2_state *s, const int32_t *ids, int T, float *logits,
+    int all, qkv_err *e);
+/* log p(ids[t] | ids[<t]) for t = 1..T-1 into lp[T-1] (natural log),
+ * from an empty cache; the first token has no prediction.  T <= n_ctx. */
+int gpt2_score(gpt2_state *s, const int32_t *ids, int T, double *lp,
+    qkv_err *e);
+
+/* Sampling (sampler.c): the next id from a row of logits. */
+typedef struct gpt2_sampler {
+	double temperature;	/* 0: greedy, ties to the lowest id */
+	int top_k;		/* 0: off */
+	double top_p;		/* 1: off */
+	double rep_penalty;	/* 1: off (CTRL: divide positive logits,
+				 * multiply negative ones, of seen ids) */
+	uint64_t seed;
+} gpt2_sampler;
+/* Work space for one vocabulary size. */
+typedef struct gpt2_pick gpt2_pick;
+gpt2_pick *gpt2_pick_new(int n_vocab, qkv_err *e);
+void gpt2_pick_free(gpt2_pick *p);
+/* Mark ids as seen for the repetition penalty (the prompt, then each
+ * pick); gpt2_pick_clear forgets them. */
+void gpt2_pick_seen(gpt2_pick *p, const int32_t *ids, int n);
+void gpt2_pick_clear(gpt2_pick *p);
+/* Choose the next id from logits (modified in place).  The random draw
+ * depends only on (seed, item, step): item is the prompt's number, step
+ * the token's, so the same seed gives the same ids with any thread count
+ * and in any order of prompts. */
+int32_t gpt2_pick_next(gpt2_pick *p, const gpt2_sampler *s, float *logits,
+    uint64_t item, uint64_t step);
 
 /* ==== knn ==================================================================== */
 
@@ -426,6 +680,27 @@ int knn_end(knn *s, knn_hit *hits, qkv_err *e);
 const char *knn_text(const knn *s, int64_t row, size_t *len);
 void knn_free(knn *s);
 
+/* An index: qkv vector streams (a FIXED float column named col; text
+ * from a STRING column "text" if there is one), qkv tensor files or .npy
+ * files holding one 2-D float tensor (rows, dimension), all of one
+ * dimension; rows numbered from 0 across the files in order.  Tensor files
+ * are mapped; streams are read chunk by chunk, again for each search (so
+ * a stream that is not a regular file serves one search only). */
+typedef struct knn_index knn_index;
+knn_index *knn_index_open(char *const *paths, int n, const char *col,
+    qkv_err *e);
+int knn_index_dim(const knn_index *ix);
+/* knn_topk over the whole index. */
+int knn_index_search(knn_index *ix, const float *q, int nq, int metric,
+    int k, knn_hit *hits, qkv_err *e);
+/* The text of a hit of the last search, as knn_text. */
+const char *knn_index_text(const knn_index *ix, int64_t row, size_t *len);
+void knn_index_close(knn_index *ix);
+/* Check that a stream's column col holds float vectors of dimension *dim
+ * (any if *dim is 0; it is then set); returns the column or -1. */
+int knn_vec_col(const qkv_reader *r, const char *col, int *dim,
+    const char *name, qkv_err *e);
+
 /* Queries per batch that keep a search near 256 MB. */
 int knn_batch_size(int dim, int k);
 /* A line of dim numbers separated by blanks (a text vector) into v. */
@@ -433,5 +708,125 @@ int knn_parse_vec(const char *line, size_t len, float *v, int dim,
     qkv_err *e);
 
 /* ==== pretrain =============================================================== */
+
+/* BERT's pretraining data, with the semantics of google-research/bert's
+ * create_pretraining_data.py: sentence pairs for next-sentence prediction
+ * and masked-LM predictions (pretrain.c). */
+
+/* What the recipe needs of a WordPiece vocabulary: its size, the special
+ * ids, which ids are "##" continuations (whole-word masking), and, for the
+ * exact reference mode, the reference's view of duplicate tokens. */
+typedef struct qkv_ptvocab qkv_ptvocab;
+/* tokens[i] is the token of id i, n ids (vocab.txt order).  Fails if
+ * [CLS], [SEP] or [MASK] is missing. */
+qkv_ptvocab *qkv_ptvocab_new(const char *const *tokens, size_t n,
+    qkv_err *e);
+void qkv_ptvocab_free(qkv_ptvocab *v);
+/* From a model path: a directory holding vocab.txt, or a vocab.txt. */
+qkv_ptvocab *qkv_ptvocab_load(const char *model, qkv_err *e);
+size_t qkv_ptvocab_size(const qkv_ptvocab *v);
+int32_t qkv_ptvocab_cls(const qkv_ptvocab *v);
+int32_t qkv_ptvocab_sep(const qkv_ptvocab *v);
+int32_t qkv_ptvocab_mask(const qkv_ptvocab *v);
+
+/* A document: nsent sentences, sentence s being ids[off[s] .. off[s+1]).
+ * Offsets may start anywhere (a document inside a mapped corpus). */
+typedef struct qkv_doc {
+	const int32_t *ids;
+	const int64_t *off;
+	size_t nsent;
+} qkv_doc;
+
+typedef struct qkv_ptopts {
+	int max_seq_length;	/* -l: 128; every instance fits it */
+	double short_seq_prob;	/* --short: 0.1 */
+	int dupe;		/* --dupe: passes over each document */
+	uint64_t seed;		/* -s: 12345 */
+	uint32_t epoch;		/* --epoch: 0 */
+	double masked_lm_prob;	/* --prob: 0.15 */
+	int max_predictions;	/* --max-pred: 20 */
+	int whole_word;		/* --wwm */
+} qkv_ptopts;
+/* Defaults; google != 0 gives the reference's (dupe 10, else 1). */
+void qkv_ptopts_default(qkv_ptopts *o, int google);
+/* Check ranges; a message names the option. */
+int qkv_ptopts_check(const qkv_ptopts *o, qkv_err *e);
+
+/* One instance: [CLS] A [SEP] B [SEP]; segment 0 covers the first
+ * a_len + 2 tokens, segment 1 the rest. */
+typedef struct qkv_ptinst {
+	int32_t *ids;
+	int32_t n;
+	int32_t a_len;
+	int32_t is_random_next;	/* 1 = B is from a random document */
+	int32_t npred;		/* masked positions (reference mode only) */
+	int32_t *pos;		/* npred positions, ascending */
+	int32_t *label;		/* npred original ids */
+	int64_t key;		/* keys mask's randomness: hash of (doc, pass, index) */
+} qkv_ptinst;
+typedef int (*qkv_ptemit)(void *ctx, const qkv_ptinst *in, qkv_err *e);
+
+/* Reads documents: id lines (one sentence per line, a blank line ends a
+ * document) or a qkv row stream with an `ids` column (an empty row ends a
+ * document; with a `text` column, only a row whose text is blank does, a
+ * row with text and no ids is skipped, as the reference skips it).  Ids are
+ * checked against v (if not NULL).  Empty documents are skipped. */
+typedef struct qkv_docreader qkv_docreader;
+qkv_docreader *qkv_docreader_open(qkv_in *in, const qkv_ptvocab *v,
+    qkv_err *e);
+/* 1 = a document in *d (valid until the next call), 0 = end, -1 = error. */
+int qkv_docreader_next(qkv_docreader *r, qkv_doc *d, qkv_err *e);
+void qkv_docreader_close(qkv_docreader *r);
+/* Parse a line of space-separated ids, appending to *ids (n used, cap
+ * allocated); ids must be < nvocab unless nvocab is 0. */
+int qkv_pt_parse_ids(const char *s, size_t len, size_t nvocab, int32_t **ids,
+    size_t *n, size_t *cap, qkv_err *e);
+/* Print ids space-separated (no newline). */
+void qkv_pt_print_ids(FILE *f, const int32_t *ids, size_t n);
+
+/* Streaming NSP: every random choice for document g (its global index)
+ * in pass p comes from the keyed stream (seed, g, p), so the output for a
+ * document does not depend on what else a process has seen. */
+typedef struct qkv_nsp qkv_nsp;
+/* pool: how many earlier documents are kept to draw random-next
+ * sentences from (pool mode). */
+qkv_nsp *qkv_nsp_new(const qkv_ptvocab *v, const qkv_ptopts *o, size_t pool,
+    qkv_err *e);
+/* Pool mode: d is the next document of the input; emits its instances
+ * (every pass), then keeps a copy of it in the pool. */
+int qkv_nsp_doc(qkv_nsp *s, const qkv_doc *d, qkv_ptemit emit, void *ctx,
+    qkv_err *e);
+/* Corpus mode: the instances of documents [lo, hi) of ndocs documents,
+ * random-next documents drawn from all of them; get(ctx, i, d) gives
+ * document i. */
+typedef int (*qkv_docget)(void *ctx, size_t i, qkv_doc *d);
+int qkv_nsp_range(qkv_nsp *s, qkv_docget get, void *gctx, size_t ndocs,
+    size_t lo, size_t hi, qkv_ptemit emit, void *ctx, qkv_err *e);
+void qkv_nsp_free(qkv_nsp *s);
+
+/* Masked LM on one sequence, keyed by (seed, key, epoch): positions
+ * holding [CLS], [SEP], [PAD] or [MASK] are never chosen; the number of
+ * predictions is min(max_predictions, max(1, round(n * prob))); each
+ * chosen position becomes [MASK] (80%), a random id (10%) or stays (10%). */
+typedef struct qkv_masker qkv_masker;
+qkv_masker *qkv_masker_new(const qkv_ptvocab *v, const qkv_ptopts *o,
+    qkv_err *e);
+/* out gets the n masked ids, pos and label up to max_predictions entries;
+ * returns the number of predictions, -1 on error. */
+int qkv_masker_run(qkv_masker *m, uint64_t key, const int32_t *ids,
+    size_t n, int32_t *out, int32_t *pos, int32_t *label, qkv_err *e);
+void qkv_masker_free(qkv_masker *m);
+
+/* The reference recipe, record for record (nsp --google): all documents
+ * in memory, random.Random(seed), the document shuffle, pairs masked in
+ * the reference's order, the instance shuffle. */
+typedef struct qkv_google qkv_google;
+qkv_google *qkv_google_new(const qkv_ptvocab *v, const qkv_ptopts *o,
+    qkv_err *e);
+int qkv_google_add(qkv_google *g, const qkv_doc *d, qkv_err *e);
+int qkv_google_run(qkv_google *g, qkv_err *e);
+size_t qkv_google_count(const qkv_google *g);
+const qkv_ptinst *qkv_google_inst(const qkv_google *g, size_t i);
+void qkv_google_free(qkv_google *g);
 
 #endif

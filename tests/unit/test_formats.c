@@ -1,6 +1,7 @@
 /* Unit tests: npy, safetensors and model loading on the golden data. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qkv.h"
 #include "tap.h"
@@ -119,6 +120,36 @@ main(void)
 	    qkv_model_file(m, "vocab.json", NULL) != NULL &&
 	    qkv_model_ntensors(m) == 0, "single vocab.json with merges.txt");
 	qkv_model_close(m);
+	/* a qkv model file: files from "file:" metadata, tensors mapped */
+	{
+		char path[] = "/tmp/qkv-model-XXXXXX";
+		int fd = mkstemp(path);
+		FILE *f = fdopen(fd, "wb");
+		qkv_twriter *w = qkv_twriter_open(f, path, &e);
+		float v[6] = {1, 2, 3, 4, 5, 6};
+		int64_t shape[2] = {2, 3};
+		ok(w && qkv_twriter_meta(w, "file:config.json", "{\"a\":1}", 7,
+		    &e) == 0 && qkv_twriter_tensor(w, "w", QKV_F32, 2, shape, v,
+		    sizeof v, &e) == 0 && qkv_twriter_close(w, &e) == 0,
+		    "write a qkv model file");
+		fclose(f);
+		m = qkv_model_open(path, &e);
+		ok(m != NULL, "qkv model file opens (%s)", m ? "" : e.msg);
+		if (m) {
+			size_t len = 0;
+			const char *c = qkv_model_file(m, "config.json", &len);
+			ok(c && len == 7 && strcmp(c, "{\"a\":1}") == 0,
+			    "file from metadata, NUL-terminated");
+			t = qkv_model_tensor(m, "w");
+			ok(t && t->dtype == QKV_F32 && t->shape[1] == 3 &&
+			    ((const float *)t->data)[5] == 6.0f &&
+			    qkv_model_ntensors(m) == 1, "tensor mapped");
+			ok(qkv_model_file(m, "vocab.txt", NULL) == NULL,
+			    "absent file");
+			qkv_model_close(m);
+		}
+		unlink(path);
+	}
 	ok(qkv_model_open("tests/data/nonexistent", &e) == NULL &&
 	    strstr(e.msg, "No such file"), "missing model: %s", e.msg);
 	done_testing();
