@@ -1,10 +1,8 @@
 /* nsp - next-sentence pairs for BERT pretraining. */
 #include <err.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "qkv.h"
 
@@ -12,91 +10,61 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: nsp [-bqt] [-m model] [-l len] [-s seed] [-o file] [--short p]\n"
+	    "usage: nsp [-bt] [-m model] [-l len] [-s seed] [-o file] [--short p]\n"
 	    "           [--dupe n] [--epoch e] [--pool n] [file ...]\n"
+	    "       nsp -r corpus [--shard i/n] [-bt] [-m model] [-l len] ...\n"
 	    "       nsp --google [-bt] [-m model] [-l len] [-s seed] [-o file]\n"
 	    "           [--dupe n] [--short p] [--prob p] [--max-pred n] [--wwm]\n"
 	    "           [file ...]\n");
 	exit(2);
 }
 
-enum {
-	OPT_SHORT = 256, OPT_DUPE, OPT_EPOCH, OPT_POOL, OPT_GOOGLE, OPT_PROB,
-	OPT_MAXPRED, OPT_WWM
-};
+enum { OPT_POOL = 256, OPT_GOOGLE, OPT_SHARD };
 
 static const struct option longopts[] = {
-	{"short", required_argument, NULL, OPT_SHORT},
-	{"dupe", required_argument, NULL, OPT_DUPE},
-	{"epoch", required_argument, NULL, OPT_EPOCH},
+	{"short", required_argument, NULL, 0},
+	{"dupe", required_argument, NULL, 0},
+	{"epoch", required_argument, NULL, 0},
+	{"prob", required_argument, NULL, 0},
+	{"max-pred", required_argument, NULL, 0},
+	{"wwm", no_argument, NULL, 0},
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"google", no_argument, NULL, OPT_GOOGLE},
-	{"prob", required_argument, NULL, OPT_PROB},
-	{"max-pred", required_argument, NULL, OPT_MAXPRED},
-	{"wwm", no_argument, NULL, OPT_WWM},
+	{"shard", required_argument, NULL, OPT_SHARD},
 	{NULL, 0, NULL, 0}
 };
 
-struct out {
-	FILE *f;
-	int L, P;		/* --google: padded lengths */
-	const char *name;
+struct sink {
+	qkv_ptout *out;
+	int32_t *seg;		/* max_seq_length */
 };
 
-static const char *progname = "nsp";
-
-/* One streaming instance: ids, segment ids, label, key. */
 static int
-emit_text(void *ctx, const qkv_ptinst *in, qkv_err *e)
+emit(void *ctx, const qkv_ptinst *in, qkv_err *e)
 {
-	struct out *o = ctx;
-	FILE *f = o->f;
+	struct sink *s = ctx;
+	qkv_ptrow row = {
+		.ids = in->ids, .n = (size_t)in->n, .seg = s->seg,
+		.label = in->is_random_next, .key = in->key,
+		.fields = QKV_PT_SEG | QKV_PT_LABEL | QKV_PT_KEY,
+	};
 
-	(void)e;
-	qkv_pt_print_ids(f, in->ids, (size_t)in->n);
-	putc('\t', f);
-	for (int32_t i = 0; i < in->n; i++) {
-		if (i > 0)
-			putc(' ', f);
-		putc(i < in->a_len + 2 ? '0' : '1', f);
-	}
-	fprintf(f, "\t%d\t%lld\n", in->is_random_next, (long long)in->key);
-	return ferror(f) ? qkv_errf(e, "%s: write error", o->name) : 0;
+	for (int32_t i = 0; i < in->n; i++)
+		s->seg[i] = i >= in->a_len + 2;
+	return qkv_ptout_row(s->out, &row, NULL, e);
 }
 
-/* A --google record: the reference's seven features, padded. */
 static void
-google_text(struct out *o, const qkv_ptinst *in)
+parse_shard(const char *s, long *i, long *n)
 {
-	FILE *f = o->f;
-	int i;
+	char *end;
 
-	qkv_pt_print_ids(f, in->ids, (size_t)in->n);
-	for (i = in->n; i < o->L; i++)
-		fputs(" 0", f);
-	putc('\t', f);
-	for (i = 0; i < o->L; i++)
-		fputs(i == 0 ? (i < in->n ? "1" : "0") : i < in->n ? " 1" : " 0",
-		    f);
-	putc('\t', f);
-	for (i = 0; i < o->L; i++) {
-		int seg = i < in->n && i >= in->a_len + 2;
-		if (i > 0)
-			putc(' ', f);
-		putc(seg ? '1' : '0', f);
-	}
-	putc('\t', f);
-	for (int pass = 0; pass < 2; pass++) {
-		const int32_t *v = pass == 0 ? in->pos : in->label;
-		qkv_pt_print_ids(f, v, (size_t)in->npred);
-		for (i = in->npred; i < o->P; i++)
-			fputs(i == 0 ? "0" : " 0", f);
-		putc('\t', f);
-	}
-	for (i = 0; i < o->P; i++)
-		fputs(i == 0 ? (i < in->npred ? "1" : "0") :
-		    i < in->npred ? " 1" : " 0", f);
-	fprintf(f, "\t%d\n", in->is_random_next);
+	*i = strtol(s, &end, 10);
+	if (*end != '/')
+		errx(2, "--shard %s: give I/N", s);
+	*n = strtol(end + 1, &end, 10);
+	if (*end != '\0' || *n < 1 || *i < 1 || *i > *n)
+		errx(2, "--shard %s: give I/N with 1 <= I <= N", s);
 }
 
 int
@@ -104,29 +72,35 @@ main(int argc, char **argv)
 {
 	qkv_ptopts o;
 	qkv_err e;
-	int c, google = 0, binary = 0, quiet = 0;
-	int set_dupe = 0, set_seed = 0;
-	long lv;
-	double dv;
-	long pool = 1000;
-	const char *model = NULL, *outpath = NULL;
-	int prob_set = 0, mp_set = 0, wwm = 0;
-	double prob = 0;
-	long maxpred = 0;
+	int c, li, google = 0, binary = 0, dupe_set = 0, mlm_set = 0;
+	long pool = 1000, shard = 1, nshards = 1;
+	const char *model = NULL, *outpath = NULL, *corpus = NULL;
 
 	qkv_cli_init();
 	qkv_ptopts_default(&o, 0);
-	while ((c = getopt_long(argc, argv, "bhl:m:o:qs:tV", longopts,
-	    NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bhl:m:o:qr:s:tV", longopts,
+	    &li)) != -1) {
+		char name[2] = {(char)c, '\0'};
 		switch (c) {
-		case 'b':
-			binary = 1;
+		case 0:
+			name[0] = '\0';
+			if (qkv_ptopts_set(&o, longopts[li].name, optarg, &e) < 0)
+				errx(2, "%s", e.msg);
+			dupe_set |= strcmp(longopts[li].name, "dupe") == 0;
+			mlm_set |= strcmp(longopts[li].name, "prob") == 0 ||
+			    strcmp(longopts[li].name, "max-pred") == 0 ||
+			    strcmp(longopts[li].name, "wwm") == 0;
 			break;
+		case 'l':
+		case 's':
+			if (qkv_ptopts_set(&o, name, optarg, &e) < 0)
+				errx(2, "%s", e.msg);
+			break;
+		case 'b':
 		case 't':
-			binary = 0;
+			binary = c == 'b';
 			break;
 		case 'q':
-			quiet = 1;
 			break;
 		case 'm':
 			model = optarg;
@@ -134,32 +108,8 @@ main(int argc, char **argv)
 		case 'o':
 			outpath = optarg;
 			break;
-		case 'l':
-			if (qkv_parse_long(optarg, 5, 1 << 20, &lv, &e) < 0)
-				errx(2, "-l: %s", e.msg);
-			o.max_seq_length = (int)lv;
-			break;
-		case 's':
-			if (qkv_parse_long(optarg, 0, LONG_MAX, &lv, &e) < 0)
-				errx(2, "-s: %s", e.msg);
-			o.seed = (uint64_t)lv;
-			set_seed = 1;
-			break;
-		case OPT_SHORT:
-			if (qkv_parse_double(optarg, 0, 1, &dv, &e) < 0)
-				errx(2, "--short: %s", e.msg);
-			o.short_seq_prob = dv;
-			break;
-		case OPT_DUPE:
-			if (qkv_parse_long(optarg, 1, 1 << 20, &lv, &e) < 0)
-				errx(2, "--dupe: %s", e.msg);
-			o.dupe = (int)lv;
-			set_dupe = 1;
-			break;
-		case OPT_EPOCH:
-			if (qkv_parse_long(optarg, 0, 1 << 24, &lv, &e) < 0)
-				errx(2, "--epoch: %s", e.msg);
-			o.epoch = (uint32_t)lv;
+		case 'r':
+			corpus = optarg;
 			break;
 		case OPT_POOL:
 			if (qkv_parse_long(optarg, 0, 1 << 30, &pool, &e) < 0)
@@ -168,18 +118,8 @@ main(int argc, char **argv)
 		case OPT_GOOGLE:
 			google = 1;
 			break;
-		case OPT_PROB:
-			if (qkv_parse_double(optarg, 0, 1, &prob, &e) < 0)
-				errx(2, "--prob: %s", e.msg);
-			prob_set = 1;
-			break;
-		case OPT_MAXPRED:
-			if (qkv_parse_long(optarg, 0, 1 << 20, &maxpred, &e) < 0)
-				errx(2, "--max-pred: %s", e.msg);
-			mp_set = 1;
-			break;
-		case OPT_WWM:
-			wwm = 1;
+		case OPT_SHARD:
+			parse_shard(optarg, &shard, &nshards);
 			break;
 		case 'V':
 			printf("nsp %s\n", QKV_VERSION);
@@ -190,75 +130,98 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (!google && (prob_set || mp_set || wwm))
+	if (!google && mlm_set)
 		errx(2, "--prob, --max-pred and --wwm belong to mask(1), "
 		    "or to nsp --google");
-	if (google && !set_dupe)
+	if (google && !dupe_set)
 		o.dupe = 10;
-	(void)set_seed;
-	if (prob_set)
-		o.masked_lm_prob = prob;
-	if (mp_set)
-		o.max_predictions = (int)maxpred;
-	o.whole_word = wwm;
-	if (binary)
-		errx(1, "-b: qkv streams are not written yet");
-	(void)quiet;
+	if (corpus != NULL && (google || argc > 0))
+		errx(2, "-r reads the corpus file: no input files, no --google");
+	if (nshards > 1 && corpus == NULL)
+		errx(2, "--shard needs -r CORPUS: a shard draws random "
+		    "documents from the whole corpus");
 
-	if (model == NULL && (model = getenv("QKV_MODEL")) == NULL)
+	if ((model = qkv_model_default(model)) == NULL)
 		errx(2, "no model: give -m MODEL or set QKV_MODEL");
-	qkv_ptvocab *v = qkv_ptvocab_load(model, &e);
+	qkv_model *m = qkv_model_open(model, &e);
+	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
+		errx(1, "%s", e.msg);
+	qkv_corpus *cp = NULL;
+	if (corpus != NULL && (cp = qkv_corpus_open(corpus, &e)) == NULL)
 		errx(1, "%s", e.msg);
 
 	qkv_out *out = qkv_out_open(outpath, &e);
 	if (out == NULL)
 		errx(1, "%s", e.msg);
-	struct out ctx = {out->f, o.max_seq_length, o.max_predictions,
-	    outpath ? outpath : "<stdout>"};
-
+	const char *oname = outpath ? outpath : "<stdout>";
+	struct sink sink = {0};
 	qkv_nsp *s = NULL;
 	qkv_google *g = NULL;
-	if (google)
-		g = qkv_google_new(v, &o, &e);
-	else
-		s = qkv_nsp_new(v, &o, (size_t)pool, &e);
-	if (g == NULL && s == NULL)
+	if (google) {
+		if ((g = qkv_google_new(v, &o, &e)) == NULL ||
+		    (sink.out = qkv_ptout_google(out->f, oname, binary,
+		    o.max_seq_length, o.max_predictions, &e)) == NULL)
+			goto fail;
+	} else if ((s = qkv_nsp_new(v, &o, (size_t)pool, &e)) == NULL ||
+	    (sink.seg = qkv_calloc((size_t)o.max_seq_length,
+	    sizeof *sink.seg, &e)) == NULL ||
+	    (sink.out = qkv_ptout_open(out->f, oname, binary,
+	    QKV_PT_SEG | QKV_PT_LABEL | QKV_PT_KEY, NULL, &e)) == NULL)
 		goto fail;
 
-	int nfiles = argc > 0 ? argc : 1;
-	for (int i = 0; i < nfiles; i++) {
-		qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
-		qkv_docreader *r = in ? qkv_docreader_open(in, v, &e) : NULL;
-		qkv_doc d;
-		int rc = r ? 0 : -1;
-		while (r && (rc = qkv_docreader_next(r, &d, &e)) > 0) {
-			if (g)
-				rc = qkv_google_add(g, &d, &e);
-			else
-				rc = qkv_nsp_doc(s, &d, emit_text, &ctx, &e);
-			if (rc < 0)
-				break;
-		}
-		qkv_docreader_close(r);
-		qkv_in_close(in);
-		if (rc < 0)
+	if (cp != NULL) {
+		/* documents [D(i-1)/n, Di/n): shards concatenate in order */
+		uint64_t nd = qkv_corpus_ndocs(cp);
+		size_t lo = (size_t)(nd * (uint64_t)(shard - 1) /
+		    (uint64_t)nshards);
+		size_t hi = (size_t)(nd * (uint64_t)shard / (uint64_t)nshards);
+		if (qkv_nsp_range(s, qkv_corpus_doc, cp, (size_t)nd, lo, hi,
+		    emit, &sink, &e) < 0)
 			goto fail;
+	} else {
+		int nfiles = argc > 0 ? argc : 1;
+		for (int i = 0; i < nfiles; i++) {
+			qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
+			qkv_docreader *r = in ? qkv_docreader_open(in, v, &e) :
+			    NULL;
+			qkv_doc d;
+			int rc = r ? 0 : -1;
+			while (r && (rc = qkv_docreader_next(r, &d, &e)) > 0) {
+				rc = g ? qkv_google_add(g, &d, &e) :
+				    qkv_nsp_doc(s, &d, emit, &sink, &e);
+				if (rc < 0)
+					break;
+			}
+			qkv_docreader_close(r);
+			qkv_in_close(in);
+			if (rc < 0)
+				goto fail;
+		}
 	}
-	if (g) {
+	if (g != NULL) {
 		if (qkv_google_run(g, &e) < 0)
 			goto fail;
 		for (size_t k = 0; k < qkv_google_count(g); k++)
-			google_text(&ctx, qkv_google_inst(g, k));
+			if (qkv_ptout_inst(sink.out, qkv_google_inst(g, k),
+			    &e) < 0)
+				goto fail;
 	}
-	qkv_google_free(g);
-	qkv_nsp_free(s);
+	int rc = qkv_ptout_close(sink.out, &e);
+	sink.out = NULL;
+	if (rc < 0)
+		goto fail;
 	if (qkv_out_commit(out, &e) < 0)
 		errx(1, "%s", e.msg);
+	qkv_google_free(g);
+	qkv_nsp_free(s);
+	free(sink.seg);
+	qkv_corpus_close(cp);
 	qkv_ptvocab_free(v);
+	qkv_model_close(m);
 	return 0;
 fail:
+	qkv_ptout_free(sink.out);
 	qkv_out_abort(out);
 	errx(1, "%s", e.msg);
-	(void)progname;
 }

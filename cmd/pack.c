@@ -20,14 +20,28 @@ usage(void)
 	    "       pack -t [file]\n"
 	    "       pack -x [-q] [-C dir] [file]\n"
 	    "       pack -v [-q] [file]\n"
-	    "       pack -m key [file]\n");
+	    "       pack -m key [file]\n"
+	    "       pack --corpus [-o corpus.qkv] [file ...]\n"
+	    "       pack --shards [-l len] [--max-pred n] [--shard-size n]"
+	    " -o prefix [file ...]\n"
+	    "       pack --blocks [-l len] [--eot id] [--shard-size n]"
+	    " -o prefix [file ...]\n");
 	exit(2);
 }
 
-enum { OPT_DTYPE = 256 };
+enum {
+	OPT_DTYPE = 256, OPT_CORPUS, OPT_SHARDS, OPT_BLOCKS, OPT_SHARDSIZE,
+	OPT_MAXPRED, OPT_EOT
+};
 
 static const struct option longopts[] = {
 	{"dtype", required_argument, NULL, OPT_DTYPE},
+	{"corpus", no_argument, NULL, OPT_CORPUS},
+	{"shards", no_argument, NULL, OPT_SHARDS},
+	{"blocks", no_argument, NULL, OPT_BLOCKS},
+	{"shard-size", required_argument, NULL, OPT_SHARDSIZE},
+	{"max-pred", required_argument, NULL, OPT_MAXPRED},
+	{"eot", required_argument, NULL, OPT_EOT},
 	{NULL, 0, NULL, 0}
 };
 
@@ -812,17 +826,129 @@ import(const char *dir, int to)
 	add_dir_files(dir, "", 0);
 }
 
+/* ---- pretraining data: corpus files and training shards ----------------- */
+
+struct shardopts {
+	long len, maxpred, size, eot;
+	int set;		/* one of them was given */
+};
+
+/* The documents of the inputs (tok output) as one corpus file. */
+static void
+make_corpus(int argc, char **argv, const char *outpath)
+{
+	qkv_out *o;
+	char *dir = NULL;
+
+	if (argc > 1)
+		errx(2, "--corpus reads one input (cat several into it)");
+	if (outpath == NULL && isatty(1))
+		errx(2, "refusing to write a qkv file to a terminal (use -o)");
+	if ((o = qkv_out_open(outpath, &e)) == NULL)
+		errx(1, "%s", e.msg);
+	/* scratch files beside the output, where there is room for it */
+	if (outpath != NULL && strchr(outpath, '/') != NULL &&
+	    (dir = strndup(outpath, (size_t)(strrchr(outpath, '/') - outpath)))
+	    == NULL)
+		errx(1, "out of memory");
+	qkv_in *in = qkv_in_open(argc > 0 ? argv[0] : "-", &e);
+	qkv_docreader *r = in ? qkv_docreader_open(in, NULL, &e) : NULL;
+	if (r == NULL || qkv_corpus_write(r, o->f, outpath ? outpath :
+	    "<stdout>", outpath ? (dir ? dir : ".") : NULL, &e) < 0) {
+		qkv_out_abort(o);
+		errx(1, "%s", e.msg);
+	}
+	qkv_docreader_close(r);
+	qkv_in_close(in);
+	free(dir);
+	if (qkv_out_commit(o, &e) < 0)
+		errx(1, "%s", e.msg);
+}
+
+/* Training shards from mask's instances, or token blocks from tok's
+ * documents. */
+static void
+make_shards(int mode, int argc, char **argv, const char *prefix,
+    const struct shardopts *so)
+{
+	qkv_shards *w;
+	size_t nfiles;
+	int rc = 0;
+
+	if (prefix == NULL)
+		errx(2, "--shards and --blocks need -o PREFIX");
+	if ((w = qkv_shards_open(prefix, mode == OPT_BLOCKS, (int)so->len,
+	    (int)so->maxpred, (size_t)so->size, &e)) == NULL)
+		errx(1, "%s", e.msg);
+	for (int i = 0; rc == 0 && i < (argc > 0 ? argc : 1); i++) {
+		qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
+		if (in == NULL) {
+			rc = -1;
+			break;
+		}
+		if (mode == OPT_BLOCKS) {
+			qkv_docreader *r = qkv_docreader_open(in, NULL, &e);
+			qkv_doc d;
+			rc = r ? 0 : -1;
+			while (rc == 0 && (rc = qkv_docreader_next(r, &d, &e)) > 0)
+				rc = qkv_shards_doc(w, &d, (int32_t)so->eot, &e);
+			qkv_docreader_close(r);
+		} else {
+			qkv_ptreader *r = qkv_ptreader_open(in, 0, &e);
+			qkv_ptrow row;
+			rc = r ? 0 : -1;
+			while (rc == 0 && (rc = qkv_ptreader_next(r, &row, &e)) > 0)
+				if ((rc = qkv_shards_row(w, &row, &e)) < 0) {
+					char pre[64];
+					snprintf(pre, sizeof pre, "row %llu",
+					    (unsigned long long)row.row + 1);
+					qkv_errprefix(&e, pre);
+					qkv_errprefix(&e, qkv_in_name(in));
+				}
+			qkv_ptreader_close(r);
+		}
+		qkv_in_close(in);
+	}
+	if (rc < 0) {
+		qkv_shards_abort(w);
+		errx(1, "%s", e.msg);
+	}
+	if (qkv_shards_close(w, &nfiles, &e) < 0)
+		errx(1, "%s", e.msg);
+	if (!quiet && isatty(2))
+		fprintf(stderr, "pack: %zu shard%s %s-*.qkv\n", nfiles,
+		    nfiles == 1 ? "" : "s", prefix);
+}
+
 int
 main(int argc, char **argv)
 {
+	struct shardopts so = {128, 20, 4096, 50256, 0};
+	long lv;
 	int c, mode = 0, to = QKV_NONE;
 	const char *outpath = NULL, *dir = ".", *key = NULL, *src = NULL;
 	struct input x;
 
 	qkv_cli_init();
-	while ((c = getopt_long(argc, argv, "C:chi:m:o:qtVvx", longopts,
+	while ((c = getopt_long(argc, argv, "C:chi:l:m:o:qtVvx", longopts,
 	    NULL)) != -1) {
 		switch (c) {
+		case OPT_CORPUS: case OPT_SHARDS: case OPT_BLOCKS:
+			if (mode != 0 && mode != c)
+				usage();
+			mode = c;
+			break;
+		case 'l': case OPT_MAXPRED: case OPT_SHARDSIZE: case OPT_EOT:
+			if (qkv_parse_long(optarg, c == 'l' || c == OPT_SHARDSIZE,
+			    c == OPT_SHARDSIZE ? 1L << 24 : c == OPT_EOT ?
+			    INT32_MAX : 1 << 20, &lv, &e) < 0)
+				errx(2, "%s: %s", c == 'l' ? "-l" : c == OPT_EOT ?
+				    "--eot" : c == OPT_MAXPRED ? "--max-pred" :
+				    "--shard-size", e.msg);
+			*(c == 'l' ? &so.len : c == OPT_MAXPRED ? &so.maxpred :
+			    c == OPT_EOT ? &so.eot : &so.size) = lv;
+			so.set = 1;
+			break;
 		case 'c': case 't': case 'v': case 'x':
 		case 'i': case 'm':
 			if (mode != 0 && mode != c)
@@ -858,7 +984,17 @@ main(int argc, char **argv)
 	argv += optind;
 	if (to != QKV_NONE && mode != 'i')
 		errx(2, "--dtype goes with -i");
+	if (so.set && mode != OPT_SHARDS && mode != OPT_BLOCKS)
+		errx(2, "-l, --max-pred, --eot and --shard-size go with "
+		    "--shards or --blocks");
 	switch (mode) {
+	case OPT_CORPUS:
+		make_corpus(argc, argv, outpath);
+		return 0;
+	case OPT_SHARDS:
+	case OPT_BLOCKS:
+		make_shards(mode, argc, argv, outpath, &so);
+		return 0;
 	case 'c':
 		if (argc == 0)
 			usage();

@@ -11,19 +11,20 @@
  *    between pairs) and as a separate stage keyed by each instance's key
  *    otherwise.
  * The same functions do both; only the generator behind them differs. */
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "qkv.h"
+#include "ptint.h"
 
 /* Purposes of keyed streams (low 4 bits; the pass or epoch above). */
 enum { PURPOSE_NSP = 1, PURPOSE_MASK = 2 };
 
-/* Grow a buffer of elements to hold at least need; 0 or -1. */
-static int
-grow(void *pp, size_t *cap, size_t need, size_t size, qkv_err *e)
+int
+qkv_pt_grow(void *pp, size_t *cap, size_t need, size_t size, qkv_err *e)
 {
 	void **p = pp;
 	size_t c = *cap ? *cap : 64, bytes;
@@ -175,56 +176,47 @@ qkv_ptvocab_free(qkv_ptvocab *v)
 }
 
 qkv_ptvocab *
-qkv_ptvocab_load(const char *model, qkv_err *e)
+qkv_ptvocab_from_model(qkv_model *m, qkv_err *e)
 {
-	struct stat st;
-	char *path = NULL, *line, **tok = NULL;
+	const char *text, *p, *end;
+	const char **tok = NULL;
+	char *copy = NULL;
 	size_t len, n = 0, cap = 0;
-	qkv_in *in = NULL;
 	qkv_ptvocab *v = NULL;
-	int rc;
 
-	if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (asprintf(&path, "%s/vocab.txt", model) < 0) {
-			qkv_errf(e, "out of memory");
-			return NULL;
-		}
-	} else if ((path = strdup(model)) == NULL) {
-		qkv_errf(e, "out of memory");
+	if ((text = qkv_model_file(m, "vocab.txt", &len)) == NULL) {
+		qkv_errf(e, "%s: no vocab.txt (a WordPiece vocabulary is "
+		    "needed)", qkv_model_path(m));
 		return NULL;
 	}
-	if ((in = qkv_in_open(path, e)) == NULL)
-		goto out;
-	while ((rc = qkv_in_line(in, &line, &len, 1 << 16, e)) > 0) {
-		/* the reference strips each line */
-		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' ||
-		    line[len - 1] == '\r'))
-			len--;
-		while (len > 0 && (*line == ' ' || *line == '\t')) {
-			line++;
-			len--;
-		}
-		if (grow(&tok, &cap, n + 1, sizeof *tok, e) < 0 ||
-		    (tok[n] = strndup(line, len)) == NULL) {
-			qkv_errf(e, "out of memory");
+	/* one token a line, stripped as the reference strips it */
+	if ((copy = qkv_malloc(len + 1, e)) == NULL)
+		return NULL;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	for (p = copy, end = copy + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *t = (char *)p;
+		char *te = nl ? nl : (char *)end;
+		p = nl ? nl + 1 : end;
+		while (te > t && (te[-1] == ' ' || te[-1] == '\t' ||
+		    te[-1] == '\r'))
+			te--;
+		while (t < te && (*t == ' ' || *t == '\t'))
+			t++;
+		*te = '\0';
+		if (qkv_pt_grow(&tok, &cap, n + 1, sizeof *tok, e) < 0)
 			goto out;
-		}
-		n++;
+		tok[n++] = t;
 	}
-	if (rc < 0)
-		goto out;
 	if (n == 0) {
-		qkv_errf(e, "%s: empty vocabulary", path);
+		qkv_errf(e, "%s: empty vocab.txt", qkv_model_path(m));
 		goto out;
 	}
-	if ((v = qkv_ptvocab_new((const char *const *)tok, n, e)) == NULL)
-		qkv_errprefix(e, path);
+	if ((v = qkv_ptvocab_new(tok, n, e)) == NULL)
+		qkv_errprefix(e, qkv_model_path(m));
 out:
-	for (size_t i = 0; i < n; i++)
-		free(tok[i]);
 	free(tok);
-	qkv_in_close(in);
-	free(path);
+	free(copy);
 	return v;
 }
 
@@ -272,6 +264,49 @@ qkv_ptopts_check(const qkv_ptopts *o, qkv_err *e)
 	if ((uint64_t)o->epoch * (uint64_t)o->dupe + (uint64_t)o->dupe >
 	    (1u << 28))
 		return qkv_errf(e, "--epoch %u: too large", o->epoch);
+	return 0;
+}
+
+int
+qkv_ptopts_set(qkv_ptopts *o, const char *name, const char *arg, qkv_err *e)
+{
+	const char *flag = strlen(name) == 1 ? "-" : "--";
+	long v;
+	double d;
+	int rc = 0;
+
+	if (strcmp(name, "wwm") == 0) {
+		o->whole_word = 1;
+		return 0;
+	}
+	if (strcmp(name, "l") == 0) {
+		if ((rc = qkv_parse_long(arg, 5, MAX_SEQ, &v, e)) == 0)
+			o->max_seq_length = (int)v;
+	} else if (strcmp(name, "s") == 0) {
+		if ((rc = qkv_parse_long(arg, 0, LONG_MAX, &v, e)) == 0)
+			o->seed = (uint64_t)v;
+	} else if (strcmp(name, "dupe") == 0) {
+		if ((rc = qkv_parse_long(arg, 1, 1 << 20, &v, e)) == 0)
+			o->dupe = (int)v;
+	} else if (strcmp(name, "epoch") == 0) {
+		if ((rc = qkv_parse_long(arg, 0, 1 << 24, &v, e)) == 0)
+			o->epoch = (uint32_t)v;
+	} else if (strcmp(name, "max-pred") == 0) {
+		if ((rc = qkv_parse_long(arg, 0, MAX_SEQ, &v, e)) == 0)
+			o->max_predictions = (int)v;
+	} else if (strcmp(name, "short") == 0) {
+		if ((rc = qkv_parse_double(arg, 0, 1, &d, e)) == 0)
+			o->short_seq_prob = d;
+	} else if (strcmp(name, "prob") == 0) {
+		if ((rc = qkv_parse_double(arg, 0, 1, &d, e)) == 0)
+			o->masked_lm_prob = d;
+	} else
+		return -2;
+	if (rc < 0) {
+		char pre[32];
+		snprintf(pre, sizeof pre, "%s%s", flag, name);
+		return qkv_errprefix(e, pre);
+	}
 	return 0;
 }
 
@@ -358,9 +393,9 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 	const qkv_ptvocab *v = m->v;
 	size_t ng = 0, nm = 0;
 
-	if (grow(&m->mem, &m->memcap, n, sizeof *m->mem, e) < 0 ||
-	    grow(&m->gstart, &m->gcap, n + 1, sizeof *m->gstart, e) < 0 ||
-	    grow(&m->order, &m->ordcap, n, sizeof *m->order, e) < 0)
+	if (qkv_pt_grow(&m->mem, &m->memcap, n, sizeof *m->mem, e) < 0 ||
+	    qkv_pt_grow(&m->gstart, &m->gcap, n + 1, sizeof *m->gstart, e) < 0 ||
+	    qkv_pt_grow(&m->order, &m->ordcap, n, sizeof *m->order, e) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int32_t id = ids[i];
@@ -382,7 +417,8 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 		m->order[g] = (int32_t)g;
 	p_shuffle32(r, m->order, ng);
 
-	memcpy(out, ids, n * sizeof *out);
+	if (n > 0)
+		memcpy(out, ids, n * sizeof *out);
 	/* Python 3 round: half to even, as rint does */
 	long want = (long)rint((double)n * m->o.masked_lm_prob);
 	if (want < 1)
@@ -412,7 +448,16 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 			pos[np++] = i;
 		}
 	}
-	qsort(pos, (size_t)np, sizeof *pos, int32_cmp);
+	if (np > 32)
+		qsort(pos, (size_t)np, sizeof *pos, int32_cmp);
+	else	/* the usual 20: insertion sort beats qsort's calls */
+		for (long k = 1; k < np; k++) {
+			int32_t x = pos[k];
+			long j = k;
+			for (; j > 0 && pos[j - 1] > x; j--)
+				pos[j] = pos[j - 1];
+			pos[j] = x;
+		}
 	for (long k = 0; k < np; k++)
 		label[k] = ids[pos[k]];
 	return (int)np;
@@ -494,7 +539,7 @@ append_sents(int32_t **buf, size_t *cap, size_t *len, const qkv_doc *d,
 {
 	size_t k = (size_t)(d->off[s1] - d->off[s0]);
 
-	if (grow(buf, cap, *len + k, sizeof **buf, e) < 0)
+	if (qkv_pt_grow(buf, cap, *len + k, sizeof **buf, e) < 0)
 		return -1;
 	memcpy(*buf + *len, d->ids + d->off[s0], k * sizeof **buf);
 	*len += k;
@@ -717,8 +762,8 @@ pool_keep(qkv_nsp *s, const qkv_doc *d, qkv_err *e)
 		p = &s->pool[s->head];
 		s->head = (s->head + 1) % s->cap;
 	}
-	if (grow(&p->ids, &p->idcap, nids, sizeof *p->ids, e) < 0 ||
-	    grow(&p->off, &p->offcap, d->nsent + 1, sizeof *p->off, e) < 0)
+	if (qkv_pt_grow(&p->ids, &p->idcap, nids, sizeof *p->ids, e) < 0 ||
+	    qkv_pt_grow(&p->off, &p->offcap, d->nsent + 1, sizeof *p->off, e) < 0)
 		return -1;
 	memcpy(p->ids, d->ids + d->off[0], nids * sizeof *p->ids);
 	for (size_t k = 0; k <= d->nsent; k++)
@@ -810,8 +855,8 @@ qkv_google_new(const qkv_ptvocab *v, const qkv_ptopts *o, qkv_err *e)
 		return NULL;
 	g->v = v;
 	g->o = *o;
-	if (grow(&g->off, &g->offcap, 1, sizeof *g->off, e) < 0 ||
-	    grow(&g->dstart, &g->dcap, 1, sizeof *g->dstart, e) < 0) {
+	if (qkv_pt_grow(&g->off, &g->offcap, 1, sizeof *g->off, e) < 0 ||
+	    qkv_pt_grow(&g->dstart, &g->dcap, 1, sizeof *g->dstart, e) < 0) {
 		qkv_google_free(g);
 		return NULL;
 	}
@@ -849,10 +894,10 @@ qkv_google_add(qkv_google *g, const qkv_doc *d, qkv_err *e)
 		return -1;
 	if (g->ndocs >= INT32_MAX)
 		return qkv_errf(e, "more than %d documents", INT32_MAX);
-	if (grow(&g->ids, &g->idcap, g->nids + nids, sizeof *g->ids, e) < 0 ||
-	    grow(&g->off, &g->offcap, g->noff + d->nsent, sizeof *g->off,
+	if (qkv_pt_grow(&g->ids, &g->idcap, g->nids + nids, sizeof *g->ids, e) < 0 ||
+	    qkv_pt_grow(&g->off, &g->offcap, g->noff + d->nsent, sizeof *g->off,
 	    e) < 0 ||
-	    grow(&g->dstart, &g->dcap, g->ndocs + 2, sizeof *g->dstart, e) < 0)
+	    qkv_pt_grow(&g->dstart, &g->dcap, g->ndocs + 2, sizeof *g->dstart, e) < 0)
 		return -1;
 	/* the reference converts tokens back to ids through its dict */
 	for (size_t k = 0; k < nids; k++) {
@@ -889,7 +934,7 @@ arena_alloc(qkv_google *g, size_t n, qkv_err *e)
 {
 	if (g->nblocks == 0 || g->bsize - g->bused < n) {
 		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-		if (grow(&g->blocks, &g->bcap, g->nblocks + 1,
+		if (qkv_pt_grow(&g->blocks, &g->bcap, g->nblocks + 1,
 		    sizeof *g->blocks, e) < 0 ||
 		    (g->blocks[g->nblocks] = qkv_malloc(size * sizeof(int32_t),
 		    e)) == NULL)
@@ -909,7 +954,7 @@ google_store(void *ctx, const qkv_ptinst *in, qkv_err *e)
 	qkv_ptinst *c;
 	int32_t *mem;
 
-	if (grow(&g->inst, &g->icap, g->ninst + 1, sizeof *g->inst, e) < 0 ||
+	if (qkv_pt_grow(&g->inst, &g->icap, g->ninst + 1, sizeof *g->inst, e) < 0 ||
 	    (mem = arena_alloc(g, (size_t)in->n + 2 * (size_t)in->npred,
 	    e)) == NULL)
 		return -1;
@@ -973,155 +1018,4 @@ const qkv_ptinst *
 qkv_google_inst(const qkv_google *g, size_t i)
 {
 	return &g->inst[g->perm[i]];
-}
-
-/* ---- reading documents ------------------------------------------------ */
-
-struct qkv_docreader {
-	qkv_in *in;
-	const qkv_ptvocab *v;
-	int32_t *ids;
-	int64_t *off;
-	size_t nids, idcap, nsent, offcap;
-};
-
-qkv_docreader *
-qkv_docreader_open(qkv_in *in, const qkv_ptvocab *v, qkv_err *e)
-{
-	qkv_docreader *r;
-
-	if (qkv_in_is_qkv(in)) {
-		qkv_errf(e, "%s: qkv streams are not read yet", qkv_in_name(in));
-		return NULL;
-	}
-	if ((r = qkv_calloc(1, sizeof *r, e)) == NULL)
-		return NULL;
-	r->in = in;
-	r->v = v;
-	if (grow(&r->off, &r->offcap, 1, sizeof *r->off, e) < 0) {
-		qkv_docreader_close(r);
-		return NULL;
-	}
-	return r;
-}
-
-void
-qkv_docreader_close(qkv_docreader *r)
-{
-	if (r == NULL)
-		return;
-	free(r->ids);
-	free(r->off);
-	free(r);
-}
-
-#define MAX_LINE ((size_t)1 << 30)
-
-/* Prefix e with "FILE: line N"; returns -1. */
-static int
-where(qkv_err *e, qkv_in *in)
-{
-	char pre[512];
-
-	snprintf(pre, sizeof pre, "%s: line %ld", qkv_in_name(in),
-	    qkv_in_lineno(in));
-	return qkv_errprefix(e, pre);
-}
-
-int
-qkv_pt_parse_ids(const char *s, size_t len, size_t nvocab, int32_t **ids,
-    size_t *n, size_t *cap, qkv_err *e)
-{
-	const char *p = s, *end = s + len;
-
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' ||
-		    *p == '\v' || *p == '\f'))
-			p++;
-		if (p == end)
-			break;
-		const char *t = p;
-		uint64_t x = 0;
-		while (p < end && *p >= '0' && *p <= '9' && x <= INT32_MAX)
-			x = x * 10 + (uint64_t)(*p++ - '0');
-		if (p == t || (p < end && *p != ' ' && *p != '\t' &&
-		    *p != '\r' && *p != '\v' && *p != '\f') || x > INT32_MAX) {
-			const char *q = t;
-			while (q < end && q - t < 20 && *q != ' ' && *q != '\t')
-				q++;
-			return qkv_errf(e, "'%.*s' is not a token id",
-			    (int)(q - t), t);
-		}
-		if (nvocab > 0 && x >= nvocab)
-			return qkv_errf(e, "id %llu is not in the vocabulary "
-			    "(%zu ids)", (unsigned long long)x, nvocab);
-		if (grow(ids, cap, *n + 1, sizeof **ids, e) < 0)
-			return -1;
-		(*ids)[(*n)++] = (int32_t)x;
-	}
-	return 0;
-}
-
-int
-qkv_docreader_next(qkv_docreader *r, qkv_doc *d, qkv_err *e)
-{
-	char *line;
-	size_t len;
-	int rc;
-
-	r->nids = 0;
-	r->nsent = 0;
-	r->off[0] = 0;
-	for (;;) {
-		if ((rc = qkv_in_line(r->in, &line, &len, MAX_LINE, e)) < 0)
-			return -1;
-		size_t before = r->nids;
-		if (rc > 0 && qkv_pt_parse_ids(line, len,
-		    r->v ? r->v->n : 0, &r->ids, &r->nids, &r->idcap, e) < 0)
-			return where(e, r->in);
-		if (rc == 0 || r->nids == before) {
-			/* the end, or a blank line: a document ends */
-			if (r->nsent > 0 || rc == 0)
-				break;
-			continue;
-		}
-		if (grow(&r->off, &r->offcap, r->nsent + 2, sizeof *r->off,
-		    e) < 0)
-			return -1;
-		r->off[++r->nsent] = (int64_t)r->nids;
-	}
-	d->ids = r->ids;
-	d->off = r->off;
-	d->nsent = r->nsent;
-	return r->nsent > 0;
-}
-
-/* ---- writing ---------------------------------------------------------- */
-
-void
-qkv_pt_print_ids(FILE *f, const int32_t *ids, size_t n)
-{
-	char buf[4096];
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char tmp[12];
-		int t = 0;
-		uint32_t x = ids[i] < 0 ? (uint32_t)-(int64_t)ids[i] :
-		    (uint32_t)ids[i];
-		do
-			tmp[t++] = (char)('0' + x % 10);
-		while ((x /= 10) != 0);
-		if (ids[i] < 0)
-			tmp[t++] = '-';
-		if (k + (size_t)t + 1 > sizeof buf) {
-			fwrite(buf, 1, k, f);
-			k = 0;
-		}
-		if (i > 0)
-			buf[k++] = ' ';
-		while (t > 0)
-			buf[k++] = tmp[--t];
-	}
-	fwrite(buf, 1, k, f);
 }

@@ -357,6 +357,7 @@ void nn_add(float *x, const float *y, size_t n);	/* x += y */
  * exact value, like PyTorch's own vectorised GELU. */
 void nn_exp_fast(float *x, size_t n);		/* in place */
 void nn_gelu_erf_fast(float *x, size_t n);	/* exact-erf GELU, in place */
+void nn_gelu_tanh_fast(float *x, size_t n);	/* tanh GELU, in place */
 void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
 /* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
 void nn_l2_normalize(float *x, int rows, int n, float eps);
@@ -592,6 +593,10 @@ typedef struct gpt2_config {
 } gpt2_config;
 enum { GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU };
 
+/* Parse and check a config.json (dtype is left QKV_NONE). */
+int gpt2_parse_config(gpt2_config *c, const char *json, size_t len,
+    qkv_err *e);
+
 typedef struct gpt2 gpt2;
 /* Reads config.json (or, without one, infers the shape from the tensors
  * with head_dim 64) and finds every tensor, with or without the
@@ -722,8 +727,8 @@ typedef struct qkv_ptvocab qkv_ptvocab;
 qkv_ptvocab *qkv_ptvocab_new(const char *const *tokens, size_t n,
     qkv_err *e);
 void qkv_ptvocab_free(qkv_ptvocab *v);
-/* From a model path: a directory holding vocab.txt, or a vocab.txt. */
-qkv_ptvocab *qkv_ptvocab_load(const char *model, qkv_err *e);
+/* From a model's vocab.txt. */
+qkv_ptvocab *qkv_ptvocab_from_model(qkv_model *m, qkv_err *e);
 size_t qkv_ptvocab_size(const qkv_ptvocab *v);
 int32_t qkv_ptvocab_cls(const qkv_ptvocab *v);
 int32_t qkv_ptvocab_sep(const qkv_ptvocab *v);
@@ -751,6 +756,11 @@ typedef struct qkv_ptopts {
 void qkv_ptopts_default(qkv_ptopts *o, int google);
 /* Check ranges; a message names the option. */
 int qkv_ptopts_check(const qkv_ptopts *o, qkv_err *e);
+/* Set the option of a program's flag: "l", "s", "short", "dupe", "epoch",
+ * "prob", "max-pred" or "wwm" (arg ignored); -1 with a message naming
+ * the flag if arg is bad, -2 if name is none of these. */
+int qkv_ptopts_set(qkv_ptopts *o, const char *name, const char *arg,
+    qkv_err *e);
 
 /* One instance: [CLS] A [SEP] B [SEP]; segment 0 covers the first
  * a_len + 2 tokens, segment 1 the rest. */
@@ -765,24 +775,6 @@ typedef struct qkv_ptinst {
 	int64_t key;		/* keys mask's randomness: hash of (doc, pass, index) */
 } qkv_ptinst;
 typedef int (*qkv_ptemit)(void *ctx, const qkv_ptinst *in, qkv_err *e);
-
-/* Reads documents: id lines (one sentence per line, a blank line ends a
- * document) or a qkv row stream with an `ids` column (an empty row ends a
- * document; with a `text` column, only a row whose text is blank does, a
- * row with text and no ids is skipped, as the reference skips it).  Ids are
- * checked against v (if not NULL).  Empty documents are skipped. */
-typedef struct qkv_docreader qkv_docreader;
-qkv_docreader *qkv_docreader_open(qkv_in *in, const qkv_ptvocab *v,
-    qkv_err *e);
-/* 1 = a document in *d (valid until the next call), 0 = end, -1 = error. */
-int qkv_docreader_next(qkv_docreader *r, qkv_doc *d, qkv_err *e);
-void qkv_docreader_close(qkv_docreader *r);
-/* Parse a line of space-separated ids, appending to *ids (n used, cap
- * allocated); ids must be < nvocab unless nvocab is 0. */
-int qkv_pt_parse_ids(const char *s, size_t len, size_t nvocab, int32_t **ids,
-    size_t *n, size_t *cap, qkv_err *e);
-/* Print ids space-separated (no newline). */
-void qkv_pt_print_ids(FILE *f, const int32_t *ids, size_t n);
 
 /* Streaming NSP: every random choice for document g (its global index)
  * in pass p comes from the keyed stream (seed, g, p), so the output for a
@@ -828,5 +820,143 @@ int qkv_google_run(qkv_google *g, qkv_err *e);
 size_t qkv_google_count(const qkv_google *g);
 const qkv_ptinst *qkv_google_inst(const qkv_google *g, size_t i);
 void qkv_google_free(qkv_google *g);
+
+/* -- The pretraining heads of BertForPreTraining (heads.c), on the
+ * encoder's outputs (see the bert section). */
+typedef struct bert_mlm bert_mlm;
+/* The masked-LM head: dense + activation + LayerNorm, then the decoder
+ * tied to the word embeddings plus cls.predictions.bias.  An error names
+ * the missing tensor (a checkpoint without the head). */
+bert_mlm *bert_mlm_load(bert *b, qkv_err *e);
+/* logits (n,V) for n rows of hidden states (n,H). */
+int bert_mlm_logits(bert_mlm *h, const float *hidden, int n, float *logits,
+    qkv_err *e);
+void bert_mlm_free(bert_mlm *h);
+/* The next-sentence head: logits (n,2) from the pooled output (n,H);
+ * index 0 is "B follows A" (IsNext), 1 "B is random". */
+int bert_nsp_logits(bert *b, const float *pooled, int n, float *logits,
+    qkv_err *e);
+
+/* -- Pretraining data in and out (ptio.c). */
+
+/* Reads documents: id lines (one sentence per line, a blank line ends a
+ * document) or a qkv row stream with an `ids` (or `input_ids`) column: an
+ * empty row ends a document, except that with a `text` column (tok -b)
+ * only a row whose text is blank (Python's str.isspace) ends one and a row
+ * with text but no ids is skipped, as the reference skips such lines.  Ids
+ * are checked against v (if not NULL).  Empty documents are skipped. */
+typedef struct qkv_docreader qkv_docreader;
+qkv_docreader *qkv_docreader_open(qkv_in *in, const qkv_ptvocab *v,
+    qkv_err *e);
+/* 1 = a document in *d (valid until the next call), 0 = end, -1 = error. */
+int qkv_docreader_next(qkv_docreader *r, qkv_doc *d, qkv_err *e);
+void qkv_docreader_close(qkv_docreader *r);
+
+/* Parse a line of space-separated ids, appending to *ids (n used, cap
+ * allocated); ids must be < nvocab unless nvocab is 0. */
+int qkv_pt_parse_ids(const char *s, size_t len, size_t nvocab, int32_t **ids,
+    size_t *n, size_t *cap, qkv_err *e);
+/* Print ids space-separated (no newline). */
+void qkv_pt_print_ids(FILE *f, const int32_t *ids, size_t n);
+
+/* An instance as the stages pass it on.  In text, one line of up to seven
+ * TAB-separated fields, each a space-separated list, in fixed places:
+ *   1 ids  2 segments  3 label  4 key  5 positions  6 originals  7 weights
+ * plain sequences (tok -s) have field 1 only, nsp writes 1-4, mask adds
+ * 5-7 (fields 2-4 then empty if the input had none).  In a qkv stream,
+ * columns by name: input_ids (or ids), segment_ids (or token_type_ids),
+ * next_sentence_labels, key, masked_lm_positions, masked_lm_ids,
+ * masked_lm_weights. */
+enum {
+	QKV_PT_SEG = 1,		/* segment_ids */
+	QKV_PT_LABEL = 2,	/* next_sentence_labels */
+	QKV_PT_KEY = 4,		/* key */
+	QKV_PT_MLM = 8		/* masked_lm_positions, _ids, _weights */
+};
+typedef struct qkv_ptrow {
+	const int32_t *ids;
+	size_t n;
+	const int32_t *seg;	/* n, if QKV_PT_SEG */
+	int32_t label;		/* if QKV_PT_LABEL */
+	int64_t key;		/* if QKV_PT_KEY */
+	const int32_t *pos, *mids;	/* npred each, if QKV_PT_MLM */
+	const float *weights;
+	size_t npred;
+	int fields;		/* QKV_PT_* present */
+	uint64_t row;		/* from 0 */
+} qkv_ptrow;
+
+typedef struct qkv_ptreader qkv_ptreader;
+/* Ids are checked against nvocab (0: not checked). */
+qkv_ptreader *qkv_ptreader_open(qkv_in *in, size_t nvocab, qkv_err *e);
+/* 1 = a row, 0 = end, -1 = error (naming the line or row). */
+int qkv_ptreader_next(qkv_ptreader *r, qkv_ptrow *row, qkv_err *e);
+/* The stream under a binary input (NULL for text), and the cells of the
+ * current row, for passing other columns through. */
+qkv_reader *qkv_ptreader_stream(qkv_ptreader *r);
+const qkv_cell *qkv_ptreader_cells(const qkv_ptreader *r);
+void qkv_ptreader_close(qkv_ptreader *r);
+
+typedef struct qkv_ptout qkv_ptout;
+/* fields: QKV_PT_* to write (a row lacking one is an error).  Binary
+ * output also copies every column of pass (may be NULL), those of the
+ * instance's own names replaced by the row's values. */
+qkv_ptout *qkv_ptout_open(FILE *f, const char *name, int binary, int fields,
+    qkv_reader *pass, qkv_err *e);
+/* cells: pass's cells for this row (binary with pass only). */
+int qkv_ptout_row(qkv_ptout *o, const qkv_ptrow *row, const qkv_cell *cells,
+    qkv_err *e);
+/* Flush and, for binary, end the stream; frees o. */
+int qkv_ptout_close(qkv_ptout *o, qkv_err *e);
+void qkv_ptout_free(qkv_ptout *o);
+
+/* nsp --google output: the reference's seven features padded to L and P
+ * (text: one TAB-separated line each; binary: fixed columns i64/f32). */
+qkv_ptout *qkv_ptout_google(FILE *f, const char *name, int binary, int L,
+    int P, qkv_err *e);
+int qkv_ptout_inst(qkv_ptout *o, const qkv_ptinst *in, qkv_err *e);
+
+/* Training shards: qkv tensor files PREFIX-00000.qkv, PREFIX-00001.qkv, ...
+ * of `per` rows each (the last may have fewer; an input without rows still
+ * gives one, empty).  MLM shards hold the reference's seven features as
+ * nsp --google writes them: input_ids, input_mask, segment_ids [N,L],
+ * masked_lm_positions, masked_lm_ids [N,P] (i64), masked_lm_weights
+ * [N,P] (f32), next_sentence_labels [N,1] (i64).  Block shards hold
+ * input_ids [N,L] (i64): contiguous token blocks for causal-LM training.
+ * Each file is written atomically; a failure removes every file the writer
+ * made. */
+typedef struct qkv_shards qkv_shards;
+qkv_shards *qkv_shards_open(const char *prefix, int blocks, int L, int P,
+    size_t per, qkv_err *e);
+/* An instance: longer than L, or more than P predictions, is an error;
+ * no segment ids or label reads as zeros. */
+int qkv_shards_row(qkv_shards *w, const qkv_ptrow *row, qkv_err *e);
+/* Block shards: feed a document; its ids then the end-of-text id are cut
+ * into blocks of L (the remainder at the close is dropped). */
+int qkv_shards_doc(qkv_shards *w, const qkv_doc *d, int32_t eot, qkv_err *e);
+/* Write the last shard; the number written in *nfiles.  Frees w. */
+int qkv_shards_close(qkv_shards *w, size_t *nfiles, qkv_err *e);
+/* Remove every file written; frees w. */
+void qkv_shards_abort(qkv_shards *w);
+
+/* Indexed corpus files: documents of ids in a qkv tensor file, mapped, so
+ * nsp -r draws random-next documents by global index.  Tensors: ids i32
+ * [T], sentences i64 [S+1] (offsets into ids), documents i64 [D+1]
+ * (offsets into sentences); metadata "qkv-pretrain" = "corpus 1". */
+typedef struct qkv_corpus qkv_corpus;
+qkv_corpus *qkv_corpus_open(const char *path, qkv_err *e);
+/* The same over memory the caller keeps alive (fuzzing, tests). */
+qkv_corpus *qkv_corpus_parse(const void *buf, size_t len, const char *name,
+    qkv_err *e);
+size_t qkv_corpus_ndocs(const qkv_corpus *c);
+uint64_t qkv_corpus_ntokens(const qkv_corpus *c);
+/* Fits qkv_docget: ctx is the corpus. */
+int qkv_corpus_doc(void *ctx, size_t i, qkv_doc *d);
+void qkv_corpus_close(qkv_corpus *c);
+/* Write the documents of r as a corpus file to f; scratch files go in
+ * tmpdir (NULL: $TMPDIR or /tmp), so memory stays small. */
+int qkv_corpus_write(qkv_docreader *r, FILE *f, const char *name,
+    const char *tmpdir, qkv_err *e);
+
 
 #endif

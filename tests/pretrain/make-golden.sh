@@ -16,6 +16,10 @@
 #   NAME.ref.xz       the reference's records, one a line: the seven
 #                     features, TAB-separated, exactly as `nsp --google -t`
 #   cases             NAME, input, vocabulary (under tests/data), nsp options
+#   ntc.ids.xz        the New Testament, a chapter a document, as ids
+#   ntc-google.json   tests/pretrain/stats.py's summary of the reference's
+#                     records for ntc (defaults: L 128, dupe 10), against
+#                     which tests/pretrain-stats.t compares nsp | mask
 set -eu
 [ $# -eq 1 ] && [ -f "$1/create_pretraining_data.py" ] ||
 	{ echo "usage: $0 BERT_CHECKOUT" >&2; exit 2; }
@@ -81,4 +85,18 @@ case1 edge-s0-l5 edge.txt "$base" "--dupe 2 -s 0 -l 5 --short 1 --prob 1" \
     --masked_lm_prob=1
 case1 dup-l64 edge.txt "$d/dup" "--dupe 3 -l 64 --wwm" \
     --dupe_factor=3 --max_seq_length=64 --do_whole_word_mask
+
+# statistics: the reference on the New Testament, chapters as documents
+"$top/tools/kjv.sh" -c Matthew Mark Luke John Acts Romans "1 Corinthians" \
+    "2 Corinthians" Galatians Ephesians Philippians Colossians \
+    "1 Thessalonians" "2 Thessalonians" "1 Timothy" "2 Timothy" Titus \
+    Philemon Hebrews James "1 Peter" "2 Peter" "1 John" "2 John" "3 John" \
+    Jude Revelation >ntc.txt.tmp
+"$py" "$top/bench/google/run.py" "$bert" --ids ntc.ids -- \
+    --input_file=ntc.txt.tmp --output_file=ntc.ref.tmp \
+    --vocab_file="$base/vocab.txt" --dupe_factor=10
+"$py" "$top/tests/pretrain/stats.py" summary --vocab "$base/vocab.txt" \
+    ntc.ref.tmp >ntc-google.json
+xz -9e -f ntc.ids
+rm -f ntc.txt.tmp ntc.ref.tmp
 ls -l "$d"
