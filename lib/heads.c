@@ -122,3 +122,30 @@ bert_nsp_logits(bert *b, const float *pooled, int n, float *logits,
 		nn_linear(logits, pooled, w, bias, n, H, 2);
 	return 0;
 }
+
+/* Each row of logits (m,V) becomes probabilities (softmax, in place);
+ * ids and probs (m,k) get its k most probable ids, best first, ties to
+ * the lower id (k <= V). */
+void
+bert_topk(float *logits, int m, int V, int k, int32_t *ids, float *probs)
+{
+	nn_softmax(logits, m, V);
+	for (int r = 0; r < m; r++) {
+		const float *p = logits + (size_t)r * V;
+		int32_t *ti = ids + (size_t)r * k;
+		float *tp = probs + (size_t)r * k;
+		int n = 0;
+		/* insertion into a sorted list of k: k is small */
+		for (int v = 0; v < V; v++) {
+			if (n == k && !(p[v] > tp[k - 1]))
+				continue;
+			int j = n < k ? n++ : k - 1;
+			for (; j > 0 && p[v] > tp[j - 1]; j--) {
+				tp[j] = tp[j - 1];
+				ti[j] = ti[j - 1];
+			}
+			tp[j] = p[v];
+			ti[j] = v;
+		}
+	}
+}

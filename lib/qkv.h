@@ -761,6 +761,11 @@ void bert_mlm_free(bert_mlm *h);
  * index 0 is "B follows A" (IsNext), 1 "B is random". */
 int bert_nsp_logits(bert *b, const float *pooled, int n, float *logits,
     qkv_err *e);
+/* Each row of logits (m,V) becomes probabilities (softmax, in place); ids
+ * and probs (m,k) get its k most probable ids, best first, ties to the
+ * lower id; k <= V.  What the fill-mask pipeline reports. */
+void bert_topk(float *logits, int m, int V, int k, int32_t *ids,
+    float *probs);
 
 /* -- Pretraining data in and out (ptio.c). */
 
