@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "qkv.h"
@@ -18,14 +20,15 @@ usage(void)
 }
 
 /* Queries are read by a thread of their own, so that a batch is every
- * query that arrived while the last batch was searched (up to cap): a pipe
- * that trickles is answered query by query, a file in full batches. */
+ * query that has arrived (up to cap): a pipe that trickles is answered
+ * query by query, a file in full batches. */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	qkv_in *in;
 	qkv_reader *r;		/* NULL: text vectors, one per line */
 	int vc, dim;
+	int file;		/* standard input is a regular file */
 	float *q;		/* (cap,dim) queries waiting */
 	int n, cap;
 	int done;		/* 1: end of input; -1: error, in e */
@@ -115,6 +118,7 @@ main(int argc, char *argv[])
 	knn_hit *hits;
 	float *batch;
 	pthread_t th;
+	struct stat st;
 	qkv_err e;
 
 	qkv_cli_init();
@@ -157,6 +161,7 @@ main(int argc, char *argv[])
 	qs.dim = knn_index_dim(ix);
 	if ((qs.in = qkv_in_open(NULL, &e)) == NULL)
 		errx(1, "%s", e.msg);
+	qs.file = fstat(0, &st) == 0 && S_ISREG(st.st_mode);
 	if (qkv_in_is_qkv(qs.in) &&
 	    ((qs.r = qkv_reader_open(qs.in, &e)) == NULL ||
 	    (qs.vc = knn_vec_col(qs.r, col, &qs.dim, "<stdin>", &e)) < 0))
@@ -178,6 +183,26 @@ main(int argc, char *argv[])
 		pthread_mutex_lock(&qs.mu);
 		while (qs.n == 0 && !qs.done)
 			pthread_cond_wait(&qs.cv, &qs.mu);
+		/* let the batch grow while queries keep coming: from a file
+		 * until it is full, from a pipe until the reader has waited
+		 * 1 ms for input */
+		while (qs.n < qs.cap && !qs.done) {
+			int before = qs.n;
+			struct timespec ts;
+			if (qs.file) {
+				pthread_cond_wait(&qs.cv, &qs.mu);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&qs.cv, &qs.mu, &ts);
+			if (qs.n == before)
+				break;
+		}
 		t = qs.q;	/* take every waiting query */
 		qs.q = batch;
 		batch = t;

@@ -271,6 +271,24 @@ ok(first.decode().splitlines() == with_text.splitlines()[:2] and rest == b""
    len(err.splitlines()) == 1,
    "a stream index on a pipe: one batch, then a one-line error", err)
 
+# 1000 queries of 384 numbers from a file take a while to parse: still one
+# batch, so a pipe index serves them all
+X3 = rng.standard_normal((3000, 384)).astype(np.float32)
+qkv.write_stream(path("x3.qkv"), [("vec", "fixed", "f32", (384,))], {"vec": X3})
+q3 = write_text("q3.txt", rng.standard_normal((1000, 384)).astype(np.float32))
+r, w = os.pipe()
+feeder = subprocess.Popen(["cat", path("x3.qkv")], stdout=w)
+os.close(w)
+with open(q3, "rb") as f:
+    p = subprocess.run([NEAREST, "-k", "1", "/dev/fd/%d" % r], pass_fds=[r],
+                       stdin=f, capture_output=True)
+os.close(r)
+feeder.wait()
+rc2, out2, err2 = run(["-k", "1", path("x3.qkv")], stdin=q3)
+ok(p.returncode == 0 and p.stdout.decode() == out2 and out2.count("\n") == 1000,
+   "1000 queries from a file make one batch: a pipe index serves them all",
+   p.stderr)
+
 # ---- | head: SIGPIPE ends it quietly
 p = subprocess.Popen([NEAREST, "-k", "100", path("x.npy")], stdin=open(qtxt),
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
