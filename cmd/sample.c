@@ -37,47 +37,33 @@ struct opts {
 	gpt2_sampler s;
 };
 
-/* Parse one line of ids into *ids (grown as needed); 0 ok, -1 bad. */
+/* -v timing of generation: prompt tokens and generated tokens */
+static struct {
+	double prompt_s, gen_s;
+	long prompt_n, gen_n;
+} tm;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One line of ids (the library's id-line parser) into *ids. */
 static int
-parse_ids(char *line, size_t len, int32_t **ids, size_t *cap, int *n,
+line_ids(const char *line, size_t len, int32_t **ids, size_t *cap, int *n,
     int V, qkv_err *e)
 {
-	char *p = line, *end = line + len;
+	size_t got = 0;
 
-	*n = 0;
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-			p++;
-		if (p == end)
-			break;
-		char *q = p;
-		long v = 0;
-		while (q < end && *q >= '0' && *q <= '9' && v <= V)
-			v = v * 10 + (*q++ - '0');
-		if (q == p || (q < end && *q != ' ' && *q != '\t' &&
-		    *q != '\r')) {
-			char *w = p;
-			while (w < end && *w != ' ' && *w != '\t')
-				w++;
-			return qkv_errf(e, "'%.*s' is not a token id",
-			    (int)(w - p > 40 ? 40 : w - p), p);
-		}
-		if (v >= V)
-			return qkv_errf(e, "id %.*s is outside the vocabulary "
-			    "(0..%d)", (int)(q - p > 20 ? 20 : q - p), p, V - 1);
-		if ((size_t)*n == *cap) {
-			size_t nc = *cap ? 2 * *cap : 256;
-			int32_t *ni = realloc(*ids, nc * sizeof *ni);
-			if (ni == NULL)
-				return qkv_errf(e, "out of memory");
-			*ids = ni;
-			*cap = nc;
-		}
-		(*ids)[(*n)++] = (int32_t)v;
-		p = q;
-	}
-	if (*n == 0)
+	if (qkv_pt_parse_ids(line, len, (size_t)V, ids, &got, cap, e) < 0)
+		return -1;
+	if (got == 0)
 		return qkv_errf(e, "empty prompt");
+	*n = got > INT32_MAX ? INT32_MAX : (int)got;
 	return 0;
 }
 
@@ -109,8 +95,8 @@ row_ids(const qkv_cell *c, int dtype, int32_t **ids, size_t *cap, int *n,
 		default: memcpy(&v, p, 8); break;
 		}
 		if (v < 0 || v >= V)
-			return qkv_errf(e, "id %lld is outside the vocabulary "
-			    "(0..%d)", (long long)v, V - 1);
+			return qkv_errf(e, "id %lld is not in the vocabulary "
+			    "(%d ids)", (long long)v, V);
 		(*ids)[i] = (int32_t)v;
 	}
 	*n = (int)(c->n > INT32_MAX ? INT32_MAX : c->n);
@@ -173,8 +159,12 @@ generate(gpt2_state *st, gpt2_pick *pk, const gpt2_config *cfg,
 	if (o->echo)
 		for (int t = 0; t < T; t++)
 			fprintf(out, t ? " %d" : "%d", ids[t]);
+	double t0 = now(), t1;
 	if (gpt2_forward(st, ids, T, logits, 0, e) < 0)
 		return -1;
+	t1 = now();
+	tm.prompt_s += t1 - t0;
+	tm.prompt_n += T;
 	for (int n = 0; n < o->n; n++) {
 		id = gpt2_pick_next(pk, &o->s, logits, item, (uint64_t)n);
 		if (id == cfg->eos && !o->past_eos)
@@ -193,6 +183,10 @@ generate(gpt2_state *st, gpt2_pick *pk, const gpt2_config *cfg,
 		if (gpt2_forward(st, &id, 1, logits, 0, e) < 0)
 			return -1;
 	}
+	/* each generated token costs one pick, and all but the last one a
+	 * forward step: time per token is what a user waits */
+	tm.gen_s += now() - t1;
+	tm.gen_n += gpt2_state_len(st) - T + 1;
 	fputc('\n', out);
 	if (stream && fflush(out) == EOF)
 		return qkv_errf(e, "write error");
@@ -357,7 +351,7 @@ main(int argc, char **argv)
 			lineno = qkv_in_lineno(in);
 		}
 		if ((qr ? row_ids(&cells[col], qkv_reader_col(qr, col)->dtype,
-		    &ids, &cap, &T, cfg->n_vocab, &e) : parse_ids(line, len, &ids,
+		    &ids, &cap, &T, cfg->n_vocab, &e) : line_ids(line, len, &ids,
 		    &cap, &T, cfg->n_vocab, &e)) < 0 ||
 		    (T > cfg->n_ctx && qkv_errf(&e, "%d tokens exceed the "
 		    "context of %d positions", T, cfg->n_ctx) < 0) ||
@@ -375,6 +369,11 @@ main(int argc, char **argv)
 		warnx("%s", e.msg);
 		rc = 1;
 	}
+	if (o.verbose && !o.score)
+		fprintf(stderr, "sample: prompt %ld tokens in %.3f s, %.1f "
+		    "tokens/s; generated %ld tokens in %.3f s, %.1f tokens/s\n",
+		    tm.prompt_n, tm.prompt_s, tm.prompt_n / (tm.prompt_s + 1e-12),
+		    tm.gen_n, tm.gen_s, tm.gen_n / (tm.gen_s + 1e-12));
 	if (full && !o.quiet)
 		warnx("prompt and generated tokens filled the context of %d "
 		    "positions: generation stopped there", cfg->n_ctx);

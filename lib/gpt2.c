@@ -12,8 +12,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "qkv.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22	/* Linux 5.14 */
+#endif
 
 #define HEAD_DIM_GUESS 64	/* every released GPT-2 size */
 
@@ -172,8 +178,22 @@ jint(json_t *root, const char *key, int dflt, int *v, qkv_err *e)
 	return 0;
 }
 
+/* The shape must make sense before anything is sized by it. */
 static int
-parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
+check_config(const gpt2_config *c, qkv_err *e)
+{
+	if (c->n_vocab < 1 || c->n_ctx < 1 || c->n_embd < 1 || c->n_layer < 1 ||
+	    c->n_head < 1 || c->n_inner < 1 || c->n_embd % c->n_head != 0 ||
+	    c->n_embd > (1 << 16) || c->n_inner > (1 << 18) ||
+	    c->n_layer > 4096 || c->n_ctx > (1 << 20))
+		return qkv_errf(e, "config.json: impossible shape (n_embd %d, "
+		    "n_head %d, n_inner %d, n_layer %d, n_positions %d)",
+		    c->n_embd, c->n_head, c->n_inner, c->n_layer, c->n_ctx);
+	return 0;
+}
+
+int
+gpt2_parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
 {
 	json_error_t je;
 	json_t *root, *j;
@@ -224,7 +244,8 @@ parse_config(gpt2_config *c, const char *text, size_t len, qkv_err *e)
 	c->tied = j == NULL || json_is_true(j);
 	j = json_object_get(root, "scale_attn_by_inverse_layer_idx");
 	c->scale_by_layer = json_is_true(j);
-	rc = 0;
+	c->dtype = QKV_NONE;
+	rc = check_config(c, e);
 out:
 	json_decref(root);
 	return rc;
@@ -290,6 +311,36 @@ load_layer(gpt2 *g, qkv_model *m, int l, qkv_err *e)
 	return 0;
 }
 
+/* Map every page of a mapped weight now, in one call, rather than by a
+ * fault per page in the first forward pass (which would be billed to the
+ * first prompt).  Older kernels say EINVAL: the faults then happen. */
+static void
+populate_range(const void *p, size_t n)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+
+	if (pg > 0 && n > 0)
+		(void)madvise((void *)a, (uintptr_t)p + n - a, MADV_POPULATE_READ);
+}
+
+static void
+populate(const gpt2 *g)
+{
+	const nn_weight *w[] = {&g->wte, &g->wpe, &g->head};
+
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+		populate_range(w[i]->data, (size_t)w[i]->rows * w[i]->cols *
+		    qkv_dtype_size(w[i]->dtype));
+	for (int l = 0; l < g->cfg.n_layer; l++) {
+		const nn_weight *lw[] = {&g->layer[l].attn_w, &g->layer[l].proj_w,
+		    &g->layer[l].fc_w, &g->layer[l].fcproj_w};
+		for (size_t i = 0; i < 4; i++)
+			populate_range(lw[i]->data, (size_t)lw[i]->rows *
+			    lw[i]->cols * qkv_dtype_size(lw[i]->dtype));
+	}
+}
+
 gpt2 *
 gpt2_open(qkv_model *m, qkv_err *e)
 {
@@ -302,16 +353,9 @@ gpt2_open(qkv_model *m, qkv_err *e)
 		return NULL;
 	c = &g->cfg;
 	cfg = qkv_model_file(m, "config.json", &len);
-	if ((cfg ? parse_config(c, cfg, len, e) : infer_config(c, m, e)) < 0)
+	if ((cfg ? gpt2_parse_config(c, cfg, len, e) : infer_config(c, m, e)) <
+	    0 || check_config(c, e) < 0)
 		goto fail;
-	if (c->n_vocab < 1 || c->n_ctx < 1 || c->n_embd < 1 || c->n_layer < 1 ||
-	    c->n_head < 1 || c->n_inner < 1 || c->n_embd % c->n_head != 0 ||
-	    c->n_embd > (1 << 16) || c->n_inner > (1 << 18)) {
-		qkv_errf(e, "config.json: impossible shape (n_embd %d, n_head "
-		    "%d, n_inner %d, n_layer %d)", c->n_embd, c->n_head,
-		    c->n_inner, c->n_layer);
-		goto fail;
-	}
 	if (c->eos >= c->n_vocab)
 		c->eos = -1;
 	if ((g->layer = qkv_calloc((size_t)c->n_layer, sizeof *g->layer,
@@ -332,6 +376,7 @@ gpt2_open(qkv_model *m, qkv_err *e)
 	    &g->head, e) < 0)
 		goto fail;
 	c->dtype = g->layer[0].attn_w.dtype;
+	populate(g);
 	return g;
 fail:
 	qkv_errprefix(e, qkv_model_path(m));
@@ -435,9 +480,9 @@ static void
 activation(int act, float *x, size_t n)
 {
 	if (act == GPT2_GELU_TANH)
-		nn_gelu_tanh(x, n);
+		nn_gelu_tanh_fast(x, n);
 	else if (act == GPT2_GELU_ERF)
-		nn_gelu_erf(x, n);
+		nn_gelu_erf_fast(x, n);
 	else
 		for (size_t i = 0; i < n; i++)
 			x[i] = x[i] > 0 ? x[i] : 0;

@@ -339,7 +339,11 @@ isa(void)
 		else if (__builtin_cpu_supports("avx2") &&
 		    __builtin_cpu_supports("fma"))
 			nn_isa = 1;
-		if (getenv("QKV_NO_SIMD") != NULL)	/* tests of the fallback */
+		/* tests of the other paths: QKV_SIMD=avx2 or =none */
+		const char *force = getenv("QKV_SIMD");
+		if (force != NULL && strcmp(force, "avx2") == 0 && nn_isa > 1)
+			nn_isa = 1;
+		if (force != NULL && strcmp(force, "none") == 0)
 			nn_isa = 0;
 #endif
 	}
@@ -443,8 +447,8 @@ nn_widen(float *dst, const void *src, int dtype, size_t n)
  * four sequential streams going; y stays in L1.
  */
 #ifdef NN_X86
-__attribute__((target("avx512f"))) static void
-gemv_in_out_512(float *y, const float *x, const void *w, int dtype, int C,
+__attribute__((target("avx512f"), always_inline)) static inline void
+gemv_in_out_512_body(float *y, const float *x, const void *w, int dtype, int C,
     int OC, int o0, int o1)
 {
 	size_t es = qkv_dtype_size(dtype), ld = (size_t)OC * es;
@@ -463,6 +467,14 @@ gemv_in_out_512(float *y, const float *x, const void *w, int dtype, int C,
 		for (; o < nv; o += 16) {
 			size_t b = (size_t)o * es;
 			__m512 acc = _mm512_loadu_ps(y + o);
+			/* the next four rows' lines: the hardware prefetcher
+			 * does not follow four strided streams well */
+			if (i + 8 <= C) {
+				_mm_prefetch(r3 + ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 2 * ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 3 * ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 4 * ld + b, _MM_HINT_T0);
+			}
 			acc = _mm512_fmadd_ps(x0, load16_512(r0 + b, dtype), acc);
 			acc = _mm512_fmadd_ps(x1, load16_512(r1 + b, dtype), acc);
 			acc = _mm512_fmadd_ps(x2, load16_512(r2 + b, dtype), acc);
@@ -495,8 +507,8 @@ gemv_in_out_512(float *y, const float *x, const void *w, int dtype, int C,
 	}
 }
 
-__attribute__((target("avx2,fma,f16c"))) static void
-gemv_in_out_256(float *y, const float *x, const void *w, int dtype, int C,
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+gemv_in_out_256_body(float *y, const float *x, const void *w, int dtype, int C,
     int OC, int o0, int o1)
 {
 	size_t es = qkv_dtype_size(dtype), ld = (size_t)OC * es;
@@ -537,40 +549,13 @@ gemv_in_out_256(float *y, const float *x, const void *w, int dtype, int C,
 }
 #endif
 
-static void
-gemv_in_out(float *y, const float *x, const void *w, int dtype, int C,
-    int OC, int o0, int o1)
-{
-#ifdef NN_X86
-	if (isa() == 2) {
-		gemv_in_out_512(y, x, w, dtype, C, OC, o0, o1);
-		return;
-	}
-	if (isa() == 1) {
-		gemv_in_out_256(y, x, w, dtype, C, OC, o0, o1);
-		return;
-	}
-#endif
-	size_t es = qkv_dtype_size(dtype);
-	const char *base = (const char *)w + (size_t)o0 * es;
-	int n = o1 - o0;
-
-	for (int o = 0; o < n; o++)
-		y[o] = 0;
-	for (int i = 0; i < C; i++) {
-		const char *r = base + (size_t)i * OC * es;
-		for (int o = 0; o < n; o++)
-			y[o] = fmaf(x[i], wload(r, dtype, o), y[o]);
-	}
-}
-
 /*
  * y[o0..o1) = W[o0..o1, :] . x, W (OC,C) [out, in]: one dot product per
  * output row, four rows at a time.
  */
 #ifdef NN_X86
-__attribute__((target("avx512f"))) static void
-gemv_out_in_512(float *y, const float *x, const void *w, int dtype, int C,
+__attribute__((target("avx512f"), always_inline)) static inline void
+gemv_out_in_512_body(float *y, const float *x, const void *w, int dtype, int C,
     int o0, int o1)
 {
 	size_t es = qkv_dtype_size(dtype), ld = (size_t)C * es;
@@ -581,9 +566,16 @@ gemv_out_in_512(float *y, const float *x, const void *w, int dtype, int C,
 		const char *r0 = (const char *)w + (size_t)o * ld, *r1 = r0 + ld,
 		    *r2 = r1 + ld, *r3 = r2 + ld;
 		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		int pf = o + 8 <= o1;
 		for (int i = 0; i < cv; i += 16) {
 			__m512 xv = _mm512_loadu_ps(x + i);
 			size_t b = (size_t)i * es;
+			if (pf) {	/* the next four rows */
+				_mm_prefetch(r3 + ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 2 * ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 3 * ld + b, _MM_HINT_T0);
+				_mm_prefetch(r3 + 4 * ld + b, _MM_HINT_T0);
+			}
 			a0 = _mm512_fmadd_ps(load16_512(r0 + b, dtype), xv, a0);
 			a1 = _mm512_fmadd_ps(load16_512(r1 + b, dtype), xv, a1);
 			a2 = _mm512_fmadd_ps(load16_512(r2 + b, dtype), xv, a2);
@@ -625,8 +617,8 @@ hsum256(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-__attribute__((target("avx2,fma,f16c"))) static void
-gemv_out_in_256(float *y, const float *x, const void *w, int dtype, int C,
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+gemv_out_in_256_body(float *y, const float *x, const void *w, int dtype, int C,
     int o0, int o1)
 {
 	size_t es = qkv_dtype_size(dtype), ld = (size_t)C * es;
@@ -644,7 +636,63 @@ gemv_out_in_256(float *y, const float *x, const void *w, int dtype, int C,
 		y[o - o0] = s0;
 	}
 }
+/* The kernels above with the dtype a constant, so no test in the loops. */
+#define NN_SPECIALISE(name, isa_, params, args)			\
+__attribute__((target(isa_))) static void				\
+name params								\
+{									\
+	if (dtype == QKV_F32) {						\
+		enum { dtype = QKV_F32 };				\
+		name##_body args;					\
+	} else if (dtype == QKV_F16) {					\
+		enum { dtype = QKV_F16 };				\
+		name##_body args;					\
+	} else {							\
+		enum { dtype = QKV_BF16 };				\
+		name##_body args;					\
+	}								\
+}
+NN_SPECIALISE(gemv_in_out_512, "avx512f", (float *y, const float *x,
+    const void *w, int dtype, int C, int OC, int o0, int o1),
+    (y, x, w, dtype, C, OC, o0, o1))
+NN_SPECIALISE(gemv_in_out_256, "avx2,fma,f16c", (float *y, const float *x,
+    const void *w, int dtype, int C, int OC, int o0, int o1),
+    (y, x, w, dtype, C, OC, o0, o1))
+NN_SPECIALISE(gemv_out_in_512, "avx512f", (float *y, const float *x,
+    const void *w, int dtype, int C, int o0, int o1),
+    (y, x, w, dtype, C, o0, o1))
+NN_SPECIALISE(gemv_out_in_256, "avx2,fma,f16c", (float *y, const float *x,
+    const void *w, int dtype, int C, int o0, int o1),
+    (y, x, w, dtype, C, o0, o1))
 #endif
+
+static void
+gemv_in_out(float *y, const float *x, const void *w, int dtype, int C,
+    int OC, int o0, int o1)
+{
+#ifdef NN_X86
+	if (isa() == 2) {
+		gemv_in_out_512(y, x, w, dtype, C, OC, o0, o1);
+		return;
+	}
+	if (isa() == 1) {
+		gemv_in_out_256(y, x, w, dtype, C, OC, o0, o1);
+		return;
+	}
+#endif
+	size_t es = qkv_dtype_size(dtype);
+	const char *base = (const char *)w + (size_t)o0 * es;
+	int n = o1 - o0;
+
+	for (int o = 0; o < n; o++)
+		y[o] = 0;
+	for (int i = 0; i < C; i++) {
+		const char *r = base + (size_t)i * OC * es;
+		for (int o = 0; o < n; o++)
+			y[o] = fmaf(x[i], wload(r, dtype, o), y[o]);
+	}
+}
+
 
 static void
 gemv_out_in(float *y, const float *x, const void *w, int dtype, int C,
@@ -685,8 +733,10 @@ struct mm_job {
 
 /* Rows below this go through the GEMV kernels, one row at a time. */
 #define NN_GEMV_ROWS 4
-/* Output columns per sgemm task. */
-#define NN_SLICE 128
+/* Output columns per sgemm task: OC / NN_SLICES, within limits. */
+#define NN_SLICES 6
+#define NN_SLICE_MIN 64
+#define NN_SLICE_MAX 1024
 
 static void
 mm_gemv_task(void *arg, int t, float *scratch)
@@ -775,9 +825,15 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 		nn_parallel(ntask, mm_gemv_task, &j);
 		return;
 	}
-	/* a fixed slice width, not one from the worker count: BLAS may
-	 * round a slice differently by its size (small-matrix kernels) */
-	j.width = NN_SLICE;
+	/* the slice width comes from OC alone, never from the worker count:
+	 * BLAS may round a slice differently by its size (small-matrix
+	 * kernels).  Six slices share evenly among 1, 2, 3 or 6 workers;
+	 * wide ones spare BLAS repacking the input for each slice. */
+	j.width = ((OC + NN_SLICES - 1) / NN_SLICES + 15) & ~15;
+	if (j.width < NN_SLICE_MIN)
+		j.width = NN_SLICE_MIN;
+	if (j.width > NN_SLICE_MAX)
+		j.width = NN_SLICE_MAX;
 	if (w->dtype != QKV_F32) {
 		int cap = (NN_SCRATCH / C) & ~15;
 		if (cap < 16)
@@ -979,6 +1035,30 @@ nn_gelu_erf_fast_body(float *x, size_t n)
 	NN_BLOCKS(x, n, gelu_erf_block);
 }
 NN_DISPATCH(nn_gelu_erf_fast, (float *x, size_t n), (x, n))
+
+/* Tanh GELU (GPT-2 "gelu_new") of one block in place, with tanh(u) =
+ * 1 - 2 / (1 + e^2u) by exp_block: within 2e-7 of libm's tanhf in
+ * 1 + tanh, so within 1e-7 |x| of the exact GELU. */
+static inline __attribute__((always_inline)) void
+gelu_tanh_block(float *x)
+{
+	float e[NN_BLK];
+
+	for (int j = 0; j < NN_BLK; j++) {
+		float v = x[j];
+		e[j] = 2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v);
+	}
+	exp_block(e);
+	for (int j = 0; j < NN_BLK; j++)
+		x[j] = 0.5f * x[j] * (2.0f - 2.0f / (1.0f + e[j]));
+}
+
+static inline __attribute__((always_inline)) void
+nn_gelu_tanh_fast_body(float *x, size_t n)
+{
+	NN_BLOCKS(x, n, gelu_tanh_block);
+}
+NN_DISPATCH(nn_gelu_tanh_fast, (float *x, size_t n), (x, n))
 
 /* Softmax of each row of x (rows,n) in place, with the vectorised exp.
  * Maximum and sum are kept in NN_BLK lanes so those loops vectorise too

@@ -357,6 +357,7 @@ void nn_add(float *x, const float *y, size_t n);	/* x += y */
  * exact value, like PyTorch's own vectorised GELU. */
 void nn_exp_fast(float *x, size_t n);		/* in place */
 void nn_gelu_erf_fast(float *x, size_t n);	/* exact-erf GELU, in place */
+void nn_gelu_tanh_fast(float *x, size_t n);	/* tanh GELU, in place */
 void nn_softmax_fast(float *x, int rows, int n);	/* each row, in place */
 /* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
 void nn_l2_normalize(float *x, int rows, int n, float eps);
@@ -521,6 +522,10 @@ typedef struct gpt2_config {
 	int dtype;		/* of the big matrices, as stored */
 } gpt2_config;
 enum { GPT2_GELU_TANH, GPT2_GELU_ERF, GPT2_RELU };
+
+/* Parse and check a config.json (dtype is left QKV_NONE). */
+int gpt2_parse_config(gpt2_config *c, const char *json, size_t len,
+    qkv_err *e);
 
 typedef struct gpt2 gpt2;
 /* Reads config.json (or, without one, infers the shape from the tensors

@@ -5,6 +5,9 @@
                                       files (shows this script is right)
     gpt2_ref.py make OUTDIR           random checkpoints + reference outputs
                                       in the golden layout (ref/CASE/*.npy)
+    gpt2_ref.py make-bench OUTDIR     the gpt2-size random checkpoint in F32,
+                                      F16 and BF16 (gpt2-124m-f32, ...), no
+                                      reference outputs (bench/sample.sh)
 
 `make` writes two Hugging Face directories under OUTDIR:
   gpt2-124m/  the gpt2 (124M) shape: 12 layers, 768 wide, 12 heads, 50257
@@ -106,6 +109,10 @@ class GPT2:
     def forward(self, ids, cache):
         """ids (T,) after the cache's positions; cache: list of (k, v) per
         layer, extended in place.  Returns logits (T, V)."""
+        return self.ln(self.forward_hidden(ids, cache), 'ln_f') @ self.head.T
+
+    def forward_hidden(self, ids, cache):
+        """The residual stream after the last block, (T, C)."""
         C, H = self.C, self.H
         hd = C // H
         T = len(ids)
@@ -136,7 +143,7 @@ class GPT2:
             x = x + self.conv1d(a, p + 'attn.c_proj')
             m = self.gelu_new(self.conv1d(self.ln(x, p + 'ln_2'), p + 'mlp.c_fc'))
             x = x + self.conv1d(m, p + 'mlp.c_proj')
-        return self.ln(x, 'ln_f') @ self.head.T
+        return x
 
 
 def reference(model, rows, n_gen):
@@ -242,6 +249,18 @@ def make(outdir):
     write_case(d, 'full', rows, reference(m, rows, 0))
 
 
+def make_bench(outdir):
+    big = {'model_type': 'gpt2', 'architectures': ['GPT2LMHeadModel'],
+           'vocab_size': 50257, 'n_positions': 1024, 'n_ctx': 1024,
+           'n_embd': 768, 'n_layer': 12, 'n_head': 12,
+           'layer_norm_epsilon': 1e-5, 'activation_function': 'gelu_new',
+           'bos_token_id': 50256, 'eos_token_id': 50256}
+    for name, dt in (('f32', torch.float32), ('f16', torch.float16),
+                     ('bf16', torch.bfloat16)):
+        make_model(os.path.join(outdir, 'gpt2-124m-' + name), big, dt, '',
+                   False, False, 124, 0.02)
+
+
 def check_golden(dirs):
     worst = 0.0
     for d in dirs:
@@ -266,5 +285,7 @@ if __name__ == '__main__':
         check_golden(sys.argv[2:])
     elif len(sys.argv) == 3 and sys.argv[1] == 'make':
         make(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == 'make-bench':
+        make_bench(sys.argv[2])
     else:
         sys.exit(__doc__)

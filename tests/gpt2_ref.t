@@ -67,4 +67,11 @@ for b, n in enumerate(np.load(r + '/lengths.npy')):
 print('max diff', worst)
 assert worst <= 1e-4"
 done
+# a lone safetensors file with no config.json: the shape from the tensors
+mkdir -p "$T/lone" && ln -s "$PWD/$T/gpt2-124m/model.safetensors" "$T/lone/gpt2.safetensors"
+$S -m "$T/lone/gpt2.safetensors" -t 0 -E -n 64 "$T/gpt2-124m/ref/prompt/ids.txt" >"$T/got"
+$PY -c "import numpy
+for r in numpy.load('$T/gpt2-124m/ref/prompt/generated.npy'): print(' '.join(map(str, r)))" >"$T/want"
+t "a lone safetensors file without config.json: the same greedy tokens" \
+    cmp "$T/want" "$T/got"
 echo "1..$n"

@@ -67,7 +67,7 @@ t "empty prompt: line 1's output intact" sh -c \
     "test \$(wc -l <$T/o) -eq 1 && test \$(wc -w <$T/o) -eq 5"
 printf '%s\n1 2 1000\n' "$ids" | $S -m $M -s 1 -n 5 >"$T/o" 2>"$T/e"; rc=$?
 t "id out of range: exit 1, one line" sh -c "test $rc -eq 1 &&
-    grep -qx 'sample: <stdin>: line 2: id 1000 is outside the vocabulary (0..999)' $T/e &&
+    grep -qx 'sample: <stdin>: line 2: id 1000 is not in the vocabulary (1000 ids)' $T/e &&
     test \$(wc -l <$T/o) -eq 1"
 printf '%s\n' "$ids" >"$T/in"
 $PY -c "print(' '.join(['7'] * 257))" >>"$T/in"

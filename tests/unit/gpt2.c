@@ -229,6 +229,46 @@ check_loading(void)
 	gpt2_close(g);
 	qkv_model_close(m);
 
+	/* the released sizes, from config.json files shaped as the hub's
+	 * (no n_inner, n_ctx beside n_positions, extra keys) */
+	static const struct { const char *name; int layer, embd, head; } sz[] = {
+		{"distilgpt2", 6, 768, 12}, {"gpt2", 12, 768, 12},
+		{"gpt2-medium", 24, 1024, 16}, {"gpt2-large", 36, 1280, 20},
+		{"gpt2-xl", 48, 1600, 25}};
+	for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
+		char json[1024];
+		gpt2_config c;
+		snprintf(json, sizeof json, "{\"_num_labels\": 1, "
+		    "\"activation_function\": \"gelu_new\", \"architectures\": "
+		    "[\"GPT2LMHeadModel\"], \"attn_pdrop\": 0.1, "
+		    "\"bos_token_id\": 50256, \"embd_pdrop\": 0.1, "
+		    "\"eos_token_id\": 50256, \"initializer_range\": 0.02, "
+		    "\"layer_norm_epsilon\": 1e-05, \"model_type\": \"gpt2\", "
+		    "\"n_ctx\": 1024, \"n_embd\": %d, \"n_head\": %d, "
+		    "\"n_layer\": %d, \"n_positions\": 1024, "
+		    "\"resid_pdrop\": 0.1, \"summary_activation\": null, "
+		    "\"task_specific_params\": {\"text-generation\": "
+		    "{\"do_sample\": true, \"max_length\": 50}}, "
+		    "\"vocab_size\": 50257}", sz[i].embd, sz[i].head, sz[i].layer);
+		int rc = gpt2_parse_config(&c, json, strlen(json), &e);
+		ok(rc == 0 && c.n_layer == sz[i].layer && c.n_embd == sz[i].embd &&
+		    c.n_embd / c.n_head == 64 && c.n_inner == 4 * c.n_embd &&
+		    c.n_ctx == 1024 && c.n_vocab == 50257 && c.eos == 50256 &&
+		    c.eps == 1e-5f && c.act == GPT2_GELU_TANH && c.tied &&
+		    c.scale_attn && !c.scale_by_layer, "%s config: %d layers, "
+		    "%d wide, heads of 64, inner %d %s", sz[i].name, c.n_layer,
+		    c.n_embd, c.n_inner, rc ? e.msg : "");
+	}
+	const char *bad[] = {"{\"n_embd\": 100, \"n_head\": 3}",
+	    "{\"activation_function\": \"swish\"}", "{\"n_layer\": -1}",
+	    "[1]", "{\"n_embd\": 64, \"n_head\": 4, \"n_positions\": 0}"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		gpt2_config c;
+		ok(gpt2_parse_config(&c, bad[i], strlen(bad[i]), &e) < 0 &&
+		    strncmp(e.msg, "config.json: ", 13) == 0,
+		    "config refused: %s", e.msg);
+	}
+
 	m = qkv_model_open("tests/data/golden/bert-tiny", &e);
 	g = m ? gpt2_open(m, &e) : NULL;
 	ok(g == NULL && strstr(e.msg, "model_type 'bert'"),
