@@ -542,6 +542,12 @@ typedef struct bert_config {
 	float eps;			/* LayerNorm epsilon */
 } bert_config;
 
+/* Parse a config.json (text, NUL-terminated; file names it in errors):
+ * the model must be a BERT (model_type "bert", Bert* architectures),
+ * sizes in range, absolute positions, a supported hidden_act. */
+int bert_config_parse(bert_config *c, const char *text, const char *file,
+    qkv_err *e);
+
 typedef struct bert bert;
 /* m must outlive the bert.  Errors name the model and the tensor:
  * unknown architectures, missing tensors, shape mismatches. */
