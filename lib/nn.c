@@ -790,18 +790,29 @@ mm_sgemm_task(void *arg, int t, float *scratch)
 			    j->OC, j->b ? 1.0f : 0.0f, out, j->OC);
 		return;
 	}
-	if (j->trans) {
-		/* rows o0..o1 of W (OC,C) are contiguous */
-		nn_widen(scratch, (const char *)w->data + (size_t)o0 * C * es,
-		    w->dtype, (size_t)nb * C);
-		nn_sgemm(0, 1, j->N, nb, C, 1.0f, j->inp, C, scratch, C,
-		    j->b ? 1.0f : 0.0f, out, j->OC);
-	} else {
-		for (int i = 0; i < C; i++)
-			nn_widen(scratch + (size_t)i * nb, (const char *)w->data +
-			    ((size_t)i * j->OC + o0) * es, w->dtype, (size_t)nb);
-		nn_sgemm(0, 0, j->N, nb, C, 1.0f, j->inp, C, scratch, nb,
-		    j->b ? 1.0f : 0.0f, out, j->OC);
+	/* widen rows of W in blocks of kb that fit the scratch: all of
+	 * them at once unless C is huge (C * 16 > NN_SCRATCH) */
+	int kb = NN_SCRATCH / nb < C ? NN_SCRATCH / nb : C;
+	for (int k0 = 0; k0 < C; k0 += kb) {
+		int kn = C - k0 < kb ? C - k0 : kb;
+		float beta = k0 > 0 || j->b ? 1.0f : 0.0f;
+		if (j->trans) {
+			/* W (OC,C): rows o0..o1, columns k0..k0+kn */
+			for (int o = 0; o < nb; o++)
+				nn_widen(scratch + (size_t)o * kn, (const char *)
+				    w->data + ((size_t)(o0 + o) * C + k0) * es,
+				    w->dtype, (size_t)kn);
+			nn_sgemm(0, 1, j->N, nb, kn, 1.0f, j->inp + k0, C,
+			    scratch, kn, beta, out, j->OC);
+		} else {
+			/* W (C,OC): rows k0..k0+kn, columns o0..o1 */
+			for (int i = 0; i < kn; i++)
+				nn_widen(scratch + (size_t)i * nb, (const char *)
+				    w->data + ((size_t)(k0 + i) * j->OC + o0) *
+				    es, w->dtype, (size_t)nb);
+			nn_sgemm(0, 0, j->N, nb, kn, 1.0f, j->inp + k0, C,
+			    scratch, nb, beta, out, j->OC);
+		}
 	}
 }
 
@@ -815,9 +826,12 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 	if (N <= 0 || OC <= 0)
 		return;
 	if (N < NN_GEMV_ROWS) {
-		/* several tasks per worker balance uneven column counts;
-		 * at least 64 columns each so a task is worth waking for */
-		int want = nw > 1 ? 4 * nw : 1;
+		/* [in, out] weights: one column range per worker, so each
+		 * reads long runs of every row (short runs at a row stride
+		 * defeat the prefetchers); [out, in]: rows are contiguous
+		 * anyway, and more tasks than workers even out the load.
+		 * At least 64 columns each so a task is worth waking for. */
+		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
 		j.width = ((OC + want - 1) / want + 15) & ~15;
 		if (j.width < 64)
 			j.width = 64;
@@ -837,7 +851,7 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 	if (w->dtype != QKV_F32) {
 		int cap = (NN_SCRATCH / C) & ~15;
 		if (cap < 16)
-			cap = 16;	/* C > 16K: callers keep C smaller */
+			cap = 16;	/* C > 16K: mm_sgemm_task blocks C */
 		if (j.width > cap)
 			j.width = cap;
 	}
