@@ -141,6 +141,21 @@ $S -m $M "$T/noids.qkv" >/dev/null 2>"$T/e"; rc=$?
 t "qkv stream without ids: exit 1 naming the column" sh -c \
     "test $rc -eq 1 && grep -q \"no 'ids' column\" $T/e"
 
+# a qkv model file made by pack -i: the same model through the same API
+P=${QKV_BIN:-bin}/pack
+if $P -i $M -q -o "$T/m.qkv" && $P -i $M -q --dtype bf16 -o "$T/m16.qkv"; then
+	$S -m "$T/m.qkv" -t 0 -E -n 32 $M/ref/batch/ids.txt >"$T/got"
+	$S -m $M -t 0 -E -n 32 $M/ref/batch/ids.txt >"$T/want"
+	t "a qkv model file (pack -i): the same greedy tokens" cmp "$T/want" "$T/got"
+	$S -m "$T/m16.qkv" --score $M/ref/single/ids.txt >"$T/got"
+	$S -m $M --score $M/ref/single/ids.txt >"$T/want"
+	t "a BF16 qkv model file scores within 0.5 nat of F32" $PY -c "
+a = float(open('$T/got').read().split()[0]); b = float(open('$T/want').read().split()[0])
+assert a != b and abs(a - b) < 0.5, (a, b)"
+else
+	t "pack -i makes qkv model files" false
+fi
+
 # | head: ends quietly
 yes "$ids" | head -50 | $S -m $M -s 1 -n 50 2>"$T/e" | head -2 >/dev/null
 t "| head: no complaint" test ! -s "$T/e"
