@@ -1,9 +1,547 @@
-/* tok - not built yet: its issue will replace this stub. */
+/* tok - text to token ids and back, as Hugging Face tokenizers do it. */
+#include <err.h>
+#include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qkv.h"
+
+#define BATCH (1 << 20)		/* input bytes per batch of lines */
+#define MAXLINE (16L << 20)	/* longest line accepted */
+
+static int sflag, bflag, dflag, oflag, bytesflag, plainflag;
+static long maxlen;
+static qkv_tok *tok;
+static const char *outname = "<stdout>";
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: tok [-bdqstV] [-j threads] [-l length] "
+	    "[-m model] [-o file]\n"
+	    "           [--bytes] [--offsets] [--plain] [file ...]\n");
+	exit(2);
+}
+
+/* ---- a batch of lines, encoded by a worker ------------------------------ */
+
+enum { FREE, READY, BUSY, DONE };
+
+struct batch {
+	int state;
+	char *in;		/* whole lines */
+	size_t inlen, incap;
+	const char *name;	/* input file, for messages */
+	long line0;		/* number of the first line */
+	char *out;		/* text output */
+	size_t outlen, outcap;
+	int failed;
+	qkv_err err;
+};
+
+static size_t
+put_u32(char *p, uint32_t v)
+{
+	char t[10];
+	size_t n = 0, k;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (k = 0; k < n; k++)
+		p[k] = t[n - 1 - k];
+	return n;
+}
+
+static int
+out_room(struct batch *b, size_t more)
+{
+	if (b->outlen + more <= b->outcap)
+		return 0;
+	size_t c = b->outcap ? b->outcap : BATCH;
+	while (c < b->outlen + more)
+		c *= 2;
+	char *p = realloc(b->out, c);
+	if (p == NULL)
+		return qkv_errf(&b->err, "out of memory");
+	b->out = p;
+	b->outcap = c;
+	return 0;
+}
+
+static int
+format_line(struct batch *b, const qkv_tokenc *x, size_t boff)
+{
+	if (out_room(b, x->n * 34 + 1) < 0)
+		return -1;
+	char *p = b->out + b->outlen;
+	for (size_t i = 0; i < x->n; i++) {
+		if (i > 0)
+			*p++ = ' ';
+		p += put_u32(p, (uint32_t)x->ids[i]);
+		if (x->offs != NULL && oflag) {
+			uint32_t add = i >= x->b0 && i < x->b1 ? boff : 0;
+			*p++ = ':';
+			p += put_u32(p, x->offs[2 * i] + add);
+			*p++ = ':';
+			p += put_u32(p, x->offs[2 * i + 1] + add);
+		}
+	}
+	*p++ = '\n';
+	b->outlen = (size_t)(p - b->out);
+	return 0;
+}
+
+static void
+encode_batch(struct batch *b, qkv_tokenc *x)
+{
+	int flags = (sflag ? QKV_TOK_SPECIALS : 0) |
+	    (plainflag ? QKV_TOK_PLAIN : 0) | (bytesflag ? QKV_TOK_BYTES : 0) |
+	    (oflag ? QKV_TOK_OFFSETS : 0);
+	int pairs = sflag && qkv_tok_nadded(tok, 1) > 0;
+	size_t i = 0;
+	long line = b->line0;
+
+	b->outlen = 0;
+	while (i < b->inlen) {
+		char *s = b->in + i, *nl = memchr(s, '\n', b->inlen - i), *tab;
+		size_t n = nl ? (size_t)(nl - s) : b->inlen - i;
+		int rc;
+		if (n > (size_t)MAXLINE) {
+			qkv_errf(&b->err, "%s: line %ld: longer than %ld bytes",
+			    b->name, line, MAXLINE);
+			b->failed = 1;
+			return;
+		}
+		if (pairs && (tab = memchr(s, '\t', n)) != NULL)
+			rc = qkv_tok_encode(tok, x, s, (size_t)(tab - s),
+			    tab + 1, n - (size_t)(tab - s) - 1, flags,
+			    (size_t)maxlen, &b->err);
+		else {
+			tab = NULL;
+			rc = qkv_tok_encode(tok, x, s, n, NULL, 0, flags,
+			    (size_t)maxlen, &b->err);
+		}
+		if (rc < 0 || format_line(b, x, tab ? (size_t)(tab - s) + 1 :
+		    0) < 0) {
+			char where[512];
+			snprintf(where, sizeof where, "%s: line %ld", b->name,
+			    line);
+			qkv_errprefix(&b->err, where);
+			b->failed = 1;
+			return;
+		}
+		i += n + 1;
+		line++;
+	}
+}
+
+/* ---- the pipeline: read, encode in parallel, write in order ------------- */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct batch *slot;
+	int nslot;
+	long next_work;		/* next batch a worker takes */
+	long nread;		/* batches read so far */
+	int quit;
+} pl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0};
+
+static void *
+worker(void *arg)
+{
+	qkv_err e;
+	qkv_tokenc *x = qkv_tokenc_new(&e);
+
+	(void)arg;
+	if (x == NULL)
+		errx(1, "%s", e.msg);
+	pthread_mutex_lock(&pl.mu);
+	for (;;) {
+		struct batch *b;
+		while (!pl.quit && pl.next_work >= pl.nread)
+			pthread_cond_wait(&pl.work, &pl.mu);
+		if (pl.next_work >= pl.nread)
+			break;
+		b = &pl.slot[pl.next_work++ % pl.nslot];
+		b->state = BUSY;
+		pthread_mutex_unlock(&pl.mu);
+		encode_batch(b, x);
+		pthread_mutex_lock(&pl.mu);
+		b->state = DONE;
+		pthread_cond_broadcast(&pl.done);
+	}
+	pthread_mutex_unlock(&pl.mu);
+	qkv_tokenc_free(x);
+	return NULL;
+}
+
+/* Input: the files in turn; a batch holds whole lines of one file. */
+struct input {
+	char **files;
+	int nfiles, cur;
+	qkv_in *in;
+	long line;		/* lines of the current file so far */
+	char *carry;		/* a partial line read ahead */
+	size_t ncarry, carrycap;
+};
+
+static int
+next_file(struct input *ip, qkv_err *e)
+{
+	qkv_in_close(ip->in);
+	ip->in = NULL;
+	if (ip->cur >= ip->nfiles)
+		return 0;
+	if ((ip->in = qkv_in_open(ip->files[ip->cur++], e)) == NULL)
+		return -1;
+	ip->line = 0;
+	return 1;
+}
+
+/* Fill b with whole lines; 0 at the end of all input. */
+static int
+read_batch(struct input *ip, struct batch *b, qkv_err *e)
+{
+	for (;;) {
+		if (ip->in == NULL) {
+			int r = next_file(ip, e);
+			if (r <= 0)
+				return r;
+		}
+		if (b->incap < BATCH + ip->ncarry) {
+			char *p = realloc(b->in, BATCH + ip->ncarry);
+			if (p == NULL)
+				return qkv_errf(e, "out of memory");
+			b->in = p;
+			b->incap = BATCH + ip->ncarry;
+		}
+		memcpy(b->in, ip->carry, ip->ncarry);
+		b->inlen = ip->ncarry;
+		ip->ncarry = 0;
+		for (;;) {
+			long r = qkv_in_read(ip->in, b->in + b->inlen,
+			    b->incap - b->inlen, e);
+			char *nl;
+			if (r < 0)
+				return -1;
+			b->inlen += (size_t)r;
+			if (r == 0 || b->inlen == b->incap) {
+				/* keep the partial last line for next time */
+				nl = b->inlen ? memrchr(b->in, '\n', b->inlen) :
+				    NULL;
+				if (r == 0)
+					nl = NULL;
+				else if (nl == NULL) {
+					if (b->incap > (size_t)MAXLINE)
+						return qkv_errf(e, "%s: line "
+						    "%ld: longer than %ld bytes",
+						    qkv_in_name(ip->in),
+						    ip->line + 1, MAXLINE);
+					char *p = realloc(b->in, b->incap * 2);
+					if (p == NULL)
+						return qkv_errf(e, "out of "
+						    "memory");
+					b->in = p;
+					b->incap *= 2;
+					continue;
+				}
+				if (nl != NULL) {
+					size_t keep = b->inlen -
+					    (size_t)(nl + 1 - b->in);
+					if (ip->carrycap < keep) {
+						char *p = realloc(ip->carry,
+						    keep);
+						if (p == NULL)
+							return qkv_errf(e,
+							    "out of memory");
+						ip->carry = p;
+						ip->carrycap = keep;
+					}
+					memcpy(ip->carry, nl + 1, keep);
+					ip->ncarry = keep;
+					b->inlen -= keep;
+				}
+				break;
+			}
+		}
+		b->name = qkv_in_name(ip->in);
+		b->line0 = ip->line + 1;
+		for (char *p = b->in, *end = b->in + b->inlen;
+		    (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+			ip->line++;
+		if (b->inlen > 0 && b->in[b->inlen - 1] != '\n')
+			ip->line++;
+		if (b->inlen == 0) {
+			/* this file is done */
+			qkv_in_close(ip->in);
+			ip->in = NULL;
+			continue;
+		}
+		return 1;
+	}
+}
+
+static void
+write_out(qkv_out *o, const struct batch *b)
+{
+	/* a short write shows in ferror, which qkv_out_commit reports */
+	if (b->outlen > 0)
+		(void)!fwrite(b->out, 1, b->outlen, o->f);
+}
+
+static int
+encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
+{
+	pthread_t *th;
+	long nwritten = 0;
+	int eof = 0, rc = 0;
+
+	pl.nslot = 2 * nthreads + 2;
+	if ((pl.slot = qkv_calloc((size_t)pl.nslot, sizeof *pl.slot, e)) ==
+	    NULL)
+		return -1;
+	if (nthreads == 1) {
+		qkv_tokenc *x = qkv_tokenc_new(e);
+		struct batch *b = &pl.slot[0];
+		int r;
+		if (x == NULL)
+			return -1;
+		while ((r = read_batch(ip, b, e)) > 0) {
+			encode_batch(b, x);
+			if (b->failed) {
+				*e = b->err;
+				r = -1;
+				break;
+			}
+			write_out(o, b);
+		}
+		qkv_tokenc_free(x);
+		return r;
+	}
+	if ((th = qkv_calloc((size_t)nthreads, sizeof *th, e)) == NULL)
+		return -1;
+	for (int i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
+			errx(1, "cannot start threads");
+	pthread_mutex_lock(&pl.mu);
+	for (;;) {
+		struct batch *w = &pl.slot[nwritten % pl.nslot];
+		if (nwritten < pl.nread && w->state == DONE) {
+			pthread_mutex_unlock(&pl.mu);
+			if (w->failed) {
+				*e = w->err;
+				rc = -1;
+				pthread_mutex_lock(&pl.mu);
+				break;
+			}
+			write_out(o, w);
+			pthread_mutex_lock(&pl.mu);
+			w->state = FREE;
+			nwritten++;
+			continue;
+		}
+		struct batch *r = &pl.slot[pl.nread % pl.nslot];
+		if (!eof && r->state == FREE) {
+			int got;
+			pthread_mutex_unlock(&pl.mu);
+			got = read_batch(ip, r, e);
+			pthread_mutex_lock(&pl.mu);
+			if (got < 0) {
+				rc = -1;
+				break;
+			}
+			if (got == 0)
+				eof = 1;
+			else {
+				r->state = READY;
+				r->failed = 0;
+				pl.nread++;
+				pthread_cond_signal(&pl.work);
+			}
+			continue;
+		}
+		if (eof && nwritten == pl.nread)
+			break;
+		pthread_cond_wait(&pl.done, &pl.mu);
+	}
+	pl.quit = 1;
+	pl.next_work = pl.nread;	/* on error, drop what is queued */
+	pthread_cond_broadcast(&pl.work);
+	pthread_mutex_unlock(&pl.mu);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	return rc;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+static int
+decode_all(struct input *ip, qkv_out *o, qkv_err *e)
+{
+	qkv_tokenc *x = qkv_tokenc_new(e);
+	int32_t *ids = NULL;
+	size_t cap = 0;
+	int r;
+
+	if (x == NULL)
+		return -1;
+	while ((r = ip->in ? 1 : next_file(ip, e)) > 0) {
+		char *line;
+		size_t len;
+		while ((r = qkv_in_line(ip->in, &line, &len, MAXLINE, e)) > 0) {
+			size_t n = 0, dl;
+			const char *d;
+			for (size_t i = 0; i < len;) {
+				char *end;
+				if (line[i] == ' ' || line[i] == '\t') {
+					i++;
+					continue;
+				}
+				unsigned long v = 0;
+				size_t j = i;
+				while (j < len && line[j] >= '0' &&
+				    line[j] <= '9' && v <= INT32_MAX)
+					v = v * 10 + (unsigned long)(line[j++] -
+					    '0');
+				end = line + j;
+				/* "id:start:end" from --offsets is fine */
+				if (j < len && line[j] == ':')
+					while (j < len && line[j] != ' ' &&
+					    line[j] != '\t')
+						j++;
+				if (end == line + i || v > INT32_MAX ||
+				    (j < len && line[j] != ' ' &&
+				    line[j] != '\t')) {
+					r = qkv_errf(e, "%s: line %ld: '%.*s' is "
+					    "not a token id", qkv_in_name(ip->in),
+					    qkv_in_lineno(ip->in),
+					    (int)(j - i > 20 ? 20 : j + 1 - i),
+					    line + i);
+					goto out;
+				}
+				if (n == cap) {
+					cap = cap ? cap * 2 : 1024;
+					int32_t *p = realloc(ids,
+					    cap * sizeof *ids);
+					if (p == NULL) {
+						r = qkv_errf(e, "out of memory");
+						goto out;
+					}
+					ids = p;
+				}
+				ids[n++] = (int32_t)v;
+				i = j;
+			}
+			if ((d = qkv_tok_decode(tok, x, ids, n, 0, &dl, e)) ==
+			    NULL) {
+				char where[512];
+				snprintf(where, sizeof where, "%s: line %ld",
+				    qkv_in_name(ip->in), qkv_in_lineno(ip->in));
+				r = qkv_errprefix(e, where);
+				goto out;
+			}
+			fwrite(d, 1, dl, o->f);
+			putc('\n', o->f);
+		}
+		if (r < 0)
+			goto out;
+		qkv_in_close(ip->in);
+		ip->in = NULL;
+	}
+out:
+	free(ids);
+	qkv_tokenc_free(x);
+	return r;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	fprintf(stderr, "usage: tok ...\ntok: not implemented yet\n");
-	return 2;
+	static const struct option longopts[] = {
+		{"bytes", no_argument, NULL, 'B'},
+		{"offsets", no_argument, NULL, 'O'},
+		{"plain", no_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *model = NULL, *out = NULL;
+	static char *stdin_only[] = {"-"};
+	long nthreads = 0;
+	struct input ip;
+	qkv_model *m;
+	qkv_out *o;
+	qkv_err e;
+	int c, rc;
+
+	qkv_cli_init();
+	while ((c = getopt_long(argc, argv, "bdhj:l:m:o:qstV", longopts,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'b': bflag = 1; break;
+		case 't': bflag = 0; break;
+		case 'd': dflag = 1; break;
+		case 's': sflag = 1; break;
+		case 'q': break;
+		case 'B': bytesflag = 1; break;
+		case 'O': oflag = 1; break;
+		case 'P': plainflag = 1; break;
+		case 'm': model = optarg; break;
+		case 'o': out = optarg; break;
+		case 'j':
+			if (qkv_parse_long(optarg, 1, 1024, &nthreads, &e) < 0)
+				errx(2, "-j: %s", e.msg);
+			break;
+		case 'l':
+			if (qkv_parse_long(optarg, 1, INT32_MAX, &maxlen, &e) <
+			    0)
+				errx(2, "-l: %s", e.msg);
+			break;
+		case 'V':
+			printf("tok %s\n", QKV_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (nthreads == 0)
+		nthreads = qkv_ncpu();
+	if (bflag)
+		errx(2, "-b: not built yet");
+	if ((m = qkv_model_open(qkv_model_default(model), &e)) == NULL ||
+	    (tok = qkv_tok_open(m, &e)) == NULL)
+		errx(1, "%s", e.msg);
+	if (bytesflag && qkv_tok_kind(tok) != QKV_TOK_BPE)
+		errx(2, "--bytes needs a byte-level BPE model");
+	if (maxlen > 0 && sflag && maxlen < qkv_tok_nadded(tok, 0))
+		errx(2, "-l %ld cannot hold the %d special tokens", maxlen,
+		    qkv_tok_nadded(tok, 0));
+	memset(&ip, 0, sizeof ip);
+	ip.files = argc > 0 ? argv : stdin_only;
+	ip.nfiles = argc > 0 ? argc : 1;
+	if ((o = qkv_out_open(out, &e)) == NULL)
+		errx(1, "%s", e.msg);
+	if (out != NULL)
+		outname = out;
+	rc = dflag ? decode_all(&ip, o, &e) : encode_all(&ip, o, (int)nthreads,
+	    &e);
+	if (rc < 0) {
+		qkv_out_abort(o);
+		errx(1, "%s", e.msg);
+	}
+	if (qkv_out_commit(o, &e) < 0)
+		errx(1, "%s", e.msg);
+	qkv_in_close(ip.in);
+	free(ip.carry);
+	qkv_tok_close(tok);
+	qkv_model_close(m);
+	return 0;
 }

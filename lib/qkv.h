@@ -435,6 +435,76 @@ void qkv_mt_shuffle(qkv_mt *m, void *base, size_t n, size_t size);
 
 /* ==== tokenizer ============================================================== */
 
+/* A tokenizer with the semantics of Hugging Face `tokenizers` (the Rust
+ * "fast" tokenizers): BERT WordPiece (BertNormalizer, BertPreTokenizer,
+ * WordPiece) or GPT-2 byte-level BPE.  Loaded from a model's files:
+ * tokenizer.json if present, else vocab.txt (WordPiece), else vocab.json
+ * + merges.txt (byte-level BPE); tokenizer_config.json supplies
+ * do_lower_case, strip_accents, tokenize_chinese_chars and the special
+ * tokens' spellings.  Read-only once opened: threads share one. */
+typedef struct qkv_tok qkv_tok;
+enum qkv_tok_kind { QKV_TOK_WORDPIECE = 1, QKV_TOK_BPE = 2 };
+/* Roles of special tokens (qkv_tok_special). */
+enum qkv_tok_role {
+	QKV_TOK_PAD, QKV_TOK_UNK, QKV_TOK_CLS, QKV_TOK_SEP, QKV_TOK_MASK,
+	QKV_TOK_BOS, QKV_TOK_EOS,	/* GPT-2: both <|endoftext|> */
+	QKV_TOK_NROLES
+};
+
+qkv_tok *qkv_tok_open(qkv_model *m, qkv_err *e);
+void qkv_tok_close(qkv_tok *t);
+int qkv_tok_kind(const qkv_tok *t);
+/* Ids run from 0 to size-1 (model vocabulary and added tokens). */
+int32_t qkv_tok_vocab_size(const qkv_tok *t);
+/* The token string of an id as the vocabulary spells it (GPT-2: in the
+ * byte-level alphabet, "Ġthe"); NULL if the id has none. */
+const char *qkv_tok_token(const qkv_tok *t, int32_t id, size_t *len);
+/* Id of a token string (vocabulary or added token), -1 if none. */
+int32_t qkv_tok_id(const qkv_tok *t, const char *tok, size_t len);
+/* Id of the special token with a role, -1 if the model has none. */
+int32_t qkv_tok_special(const qkv_tok *t, int role);
+/* 1 if id is an added special token ([CLS], <|endoftext|>, ...). */
+int qkv_tok_is_special(const qkv_tok *t, int32_t id);
+/* 1 if id is a WordPiece continuation ("##ing"), for whole-word masking. */
+int qkv_tok_is_subword(const qkv_tok *t, int32_t id);
+/* Number of special tokens QKV_TOK_SPECIALS adds to one sequence (pair
+ * = 0) or to a pair (pair = 1). */
+int qkv_tok_nadded(const qkv_tok *t, int pair);
+
+/* An encoding: the result of qkv_tok_encode, and the scratch memory that
+ * makes encoding allocation-free once warm.  One per thread. */
+typedef struct qkv_tokenc {
+	int32_t *ids;		/* n token ids */
+	uint8_t *types;		/* n token type ids (0, or 1 in a pair's B) */
+	uint32_t *offs;		/* 2n byte offsets [start, end) when asked:
+				 * into a for A's tokens, into b for B's;
+				 * special tokens get 0 0 */
+	size_t n;
+	size_t a0, a1, b0, b1;	/* A's tokens are [a0, a1), B's [b0, b1) */
+	size_t cap;
+	struct qkv_tokscratch *s;
+} qkv_tokenc;
+qkv_tokenc *qkv_tokenc_new(qkv_err *e);
+void qkv_tokenc_free(qkv_tokenc *x);
+
+#define QKV_TOK_SPECIALS 0x01	/* add the post-processor's special tokens */
+#define QKV_TOK_PLAIN	 0x02	/* special-token spellings are plain text */
+#define QKV_TOK_BYTES	 0x04	/* BPE: invalid UTF-8 bytes stay raw bytes */
+#define QKV_TOK_OFFSETS	 0x08	/* fill offs */
+#define QKV_TOK_SKIP_SPECIAL 0x10	/* decode: leave special tokens out */
+/* Encode a (and, if b is non-NULL, the pair a, b) into x.  Invalid UTF-8
+ * becomes U+FFFD per maximal invalid subpart (unless QKV_TOK_BYTES);
+ * maxlen > 0 truncates to maxlen tokens, specials included, the longer
+ * sequence of a pair first.  Returns 0, or -1 if maxlen cannot hold the
+ * special tokens or memory runs out. */
+int qkv_tok_encode(const qkv_tok *t, qkv_tokenc *x, const char *a,
+    size_t alen, const char *b, size_t blen, int flags, size_t maxlen,
+    qkv_err *e);
+/* Decode ids to text (HF decode; GPT-2: the exact bytes, not repaired).
+ * The result lives in x until its next use; NULL on an unknown id. */
+const char *qkv_tok_decode(const qkv_tok *t, qkv_tokenc *x,
+    const int32_t *ids, size_t n, int flags, size_t *len, qkv_err *e);
+
 /* ==== bert =================================================================== */
 
 /* BERT-family encoders (bert.c).  Loads Hugging Face checkpoints

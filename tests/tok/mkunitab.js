@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// mkunitab.js - generate lib/tokuni_fix.h: where the Hugging Face
+// tokenizers library (its npm binding, the reference) disagrees with
+// utf8proc about the character properties the tokenizers use.
+//
+// Usage, from the repository root after `make`:
+//   NODE_PATH=/path/to/node_modules node tests/tok/mkunitab.js
+// (`npm install tokenizers` in a scratch directory gives the module.)
+// It builds tests/tok/unidump (utf8proc's answers), probes the reference
+// for every Unicode scalar value, writes lib/tokuni_fix.h, rebuilds, and
+// checks that the corrected answers now agree everywhere.
+'use strict';
+const T = require('tokenizers');
+const { execFileSync } = require('child_process');
+const fs = require('fs');
+
+const cps = (s) => [...s].map((c) => c.codePointAt(0));
+const hex = (a) => a.map((x) => x.toString(16)).join(',');
+
+// Probes.  Each returns the property as unidump prints it.
+const nClean = T.bertNormalizer({ cleanText: true, handleChineseChars: false, stripAccents: false, lowercase: false });
+const nCjk = T.bertNormalizer({ cleanText: false, handleChineseChars: true, stripAccents: false, lowercase: false });
+const nStrip = T.bertNormalizer({ cleanText: false, handleChineseChars: false, stripAccents: true, lowercase: false });
+const nNfd = T.nfdNormalizer();
+const nLow = T.lowercase();
+const pBert = T.bertPreTokenizer();
+const pByte = T.byteLevelPreTokenizer(false, true);
+
+function probe(cp) {
+	const c = String.fromCodePoint(cp);
+	const r = {};
+	const cl = nClean.normalizeString(c);
+	r.clean = cl === '' ? 'R' : cl === ' ' ? 'S' : cl === c ? 'K' : '?' + hex(cps(cl));
+	r.cjk = nCjk.normalizeString(c) === ' ' + c + ' ' ? 1 : 0;
+	const nfd = cps(nNfd.normalizeString(c));
+	r.nfd = hex(nfd);
+	const stable = nfd.length === 1 && nfd[0] === cp;
+	// Mn matters only for characters NFD leaves alone (what NFD emits)
+	r.mn = stable ? (nStrip.normalizeString(c) === '' ? 1 : 0) : '-';
+	r.low = hex(cps(nLow.normalizeString(c)));
+	const sp = pBert.preTokenizeString('a' + c + 'b').map((x) => x[0]);
+	if (sp.length === 2 && sp[0] === 'a' && sp[1] === 'b') { r.ws = 1; r.punct = 0; }
+	else if (sp.length === 3 && sp[1] === c) { r.ws = 0; r.punct = 1; }
+	else if (sp.length === 1) { r.ws = 0; r.punct = 0; }
+	else if (cp === 0x61 || cp === 0x62) { r.ws = 0; r.punct = 0; }
+	else { r.ws = '?'; r.punct = '?'; }
+	const n1 = (s) => pByte.preTokenizeString(s).length === 1;
+	if (cp === 0x27) r.bl = 'O';	// "'" alone is "other"; "a'" would split anyway
+	else if (n1('a' + c)) r.bl = 'L';
+	else if (n1('1' + c)) r.bl = 'N';
+	else if (n1('!' + c)) r.bl = 'O';
+	else r.bl = 'S';
+	// Combining class: zero or not, as the NFD crate sorts marks.  Marks
+	// of ccc 1 (U+0334) and 230 (U+0301) as yardsticks.
+	if (stable) {
+		const a = cps(nNfd.normalizeString('a' + c + '\u0334'));
+		const b = cps(nNfd.normalizeString('a\u0301' + c));
+		r.ccc = (a[1] === 0x334 || b[1] === cp) ? 'nz' : 0;
+	} else r.ccc = '-';
+	return r;
+}
+
+// utf8proc's answers, by unidump.
+function dump(flag) {
+	execFileSync('sh', ['tests/tok/unidump.sh'], { stdio: 'inherit' });
+	const out = execFileSync('build/unidump', flag ? [flag] : [], { maxBuffer: 1 << 30 }).toString();
+	const m = new Map();
+	for (const line of out.split('\n')) {
+		if (!line) continue;
+		const f = line.split('\t');
+		m.set(parseInt(f[0], 16), { clean: f[1], cjk: +f[2], nfd: f[3], mn: +f[4], low: f[5], ws: +f[6], punct: +f[7], bl: f[8], ccc: +f[9] });
+	}
+	return m;
+}
+
+const FIELDS = ['clean', 'cjk', 'mn', 'ws', 'punct', 'bl', 'ccc'];
+const CODE = { clean: { K: 0, R: 1, S: 2 }, bl: { O: 0, L: 1, N: 2, S: 3 } };
+
+function compare(base) {
+	const ranges = Object.fromEntries(FIELDS.map((f) => [f, []]));
+	const nfd = [], low = [], bad = [];
+	for (let cp = 0; cp < 0x110000; cp++) {
+		if (cp >= 0xd800 && cp < 0xe000) continue;
+		const r = probe(cp), b = base.get(cp);
+		for (const f of FIELDS) {
+			let want = r[f];
+			if (want === '-') continue;
+			if (typeof want === 'string' && want[0] === '?') { bad.push([cp, f, want]); continue; }
+			if (f === 'ccc') {
+				if ((want === 'nz') === (b.ccc > 0)) continue;
+				if (want === 'nz') { bad.push([cp, f, 'ref nonzero, utf8proc 0']); continue; }
+				want = 0;
+			} else if (String(want) === String(b[f])) continue;
+			const v = CODE[f] ? CODE[f][want] : +want;
+			const list = ranges[f], last = list[list.length - 1];
+			if (last && last.hi === cp - 1 && last.v === v) last.hi = cp;
+			else if (last && last.hi === 0xd7ff && cp === 0xe000 && last.v === v) last.hi = cp;
+			else list.push({ lo: cp, hi: cp, v });
+		}
+		if (r.nfd !== b.nfd) nfd.push([cp, r.nfd]);
+		if (r.low !== b.low) low.push([cp, r.low]);
+	}
+	return { ranges, nfd, low, bad };
+}
+
+function emit(d) {
+	const pkg = require(require.resolve('tokenizers/package.json'));
+	const u8v = execFileSync('build/unidump', ['-v']).toString().trim();
+	const u8 = u8v.split(' ')[0];
+	let s = '/* Generated by tests/tok/mkunitab.js from tokenizers ' + pkg.version +
+	    ' (npm) and utf8proc ' + u8v + ": do not edit.\n * Where the reference's character properties differ from utf8proc's. */\n";
+	s += '#define TU_FIX_UTF8PROC "' + u8 + '"\n\n';
+	const all = [], start = [0];
+	for (const f of FIELDS) {
+		s += `/* ${f}: ${d.ranges[f].length} ranges */\n`;
+		for (const r of d.ranges[f]) all.push(`\t{0x${r.lo.toString(16)}, 0x${r.hi.toString(16)}, ${r.v}},`);
+		start.push(all.length);
+	}
+	s += 'static const struct tu_fixrange tu_fix_ranges[] = {\n' + all.join('\n') + '\n\t{0, 0, 0}\n};\n';
+	s += 'static const uint32_t tu_fix_start[TU_F_N + 1] = {' + start.join(', ') + '};\n\n';
+	const map = (name, list) => {
+		let t = `static const struct tu_fixmap ${name}[] = {\n`;
+		for (const [cp, v] of list) {
+			const m = v.split(',');
+			t += `\t{0x${cp.toString(16)}, ${m.length}, {${m.map((x) => '0x' + x).join(', ')}}},\n`;
+		}
+		return t + '\t{0xffffffffu, 0, {0}}\n};\n';
+	};
+	s += map('tu_fix_nfd', d.nfd) + map('tu_fix_low', d.low);
+	fs.writeFileSync('lib/tokuni_fix.h', s);
+}
+
+execFileSync('make', ['-s', 'lib/libqkv.a'], { stdio: 'inherit' });
+const d = compare(dump());
+if (d.bad.length) {
+	console.error('unexpected answers:', JSON.stringify(d.bad.slice(0, 20)), d.bad.length);
+	process.exit(1);
+}
+emit(d);
+for (const f of FIELDS) console.error(f, d.ranges[f].length, 'ranges');
+console.error('nfd', d.nfd.length, 'low', d.low.length);
+execFileSync('make', ['-s', 'lib/libqkv.a'], { stdio: 'inherit' });
+const again = compare(dump('-f'));
+const left = FIELDS.reduce((n, f) => n + again.ranges[f].length, 0) + again.nfd.length + again.low.length;
+if (left) {
+	console.error('still different after correction:', left);
+	process.exit(1);
+}
+console.error('lib/tokuni_fix.h written; corrected properties agree on every scalar value');
