@@ -156,6 +156,25 @@ else
 	t "pack -i makes qkv model files" false
 fi
 
+# written as made: the first line comes out while the input is still open
+mkfifo "$T/fifo"
+(echo "$ids"; sleep 30) >"$T/fifo" &
+wpid=$!
+timeout 20 sh -c "$S -m $M -n 3 -s 1 <'$T/fifo' | head -1" >"$T/first" 2>/dev/null
+kill $wpid 2>/dev/null
+t "streamed: a line's ids arrive before the input ends" \
+    test "$(wc -w <"$T/first")" -eq 3
+
+# the whole pipeline with the tokenizer, when tok is built
+if ${QKV_BIN:-bin}/tok -m $M </dev/null >/dev/null 2>&1; then
+	TK=${QKV_BIN:-bin}/tok
+	head -2 $M/ref/batch/sentences.txt >"$T/s"
+	$TK -m $M "$T/s" | $S -m $M -t 0 -E -n 8 --echo | $TK -m $M -d >"$T/o"
+	t "tok | sample --echo | tok -d: each line starts with its sentence" $PY -c "
+s = open('$T/s').read().splitlines(); o = open('$T/o').read().splitlines()
+assert len(o) == 2 and all(b.startswith(a) and len(b) > len(a) for a, b in zip(s, o)), o"
+fi
+
 # | head: ends quietly
 yes "$ids" | head -50 | $S -m $M -s 1 -n 50 2>"$T/e" | head -2 >/dev/null
 t "| head: no complaint" test ! -s "$T/e"
