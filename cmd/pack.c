@@ -400,7 +400,7 @@ tmp_open(void)
 {
 	const char *d = getenv("TMPDIR");
 	char *path;
-	FILE *f;
+	FILE *f = NULL;
 	int fd;
 
 	if (asprintf(&path, "%s/pack.XXXXXX", d && *d ? d : "/tmp") < 0)

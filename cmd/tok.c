@@ -285,7 +285,8 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 			b->in = p;
 			b->incap = BATCH + ip->ncarry;
 		}
-		memcpy(b->in, ip->carry, ip->ncarry);
+		if (ip->ncarry > 0)	/* carry is NULL before the first */
+			memcpy(b->in, ip->carry, ip->ncarry);
 		b->inlen = ip->ncarry;
 		ip->ncarry = 0;
 		for (;;) {
