@@ -1292,7 +1292,7 @@ struct qkv_shards {
 	char *prefix;
 	int blocks, L, P;
 	size_t per, n;		/* rows per shard, rows held */
-	int32_t *feat[NG];	/* the current shard's arrays */
+	int64_t *feat[NG];	/* the current shard's arrays */
 	float *w;
 	int32_t *carry;		/* blocks: tokens not yet in a block */
 	size_t ncarry;
@@ -1324,7 +1324,7 @@ qkv_shards_open(const char *prefix, int blocks, int L, int P, size_t per,
 		if (k == G_W || (blocks && k != G_IDS))
 			continue;
 		if (qkv_mul_size(per, len ? len : 1, &bytes) < 0 ||
-		    (w->feat[k] = qkv_calloc(bytes, sizeof(int32_t), e)) == NULL)
+		    (w->feat[k] = qkv_calloc(bytes, sizeof(int64_t), e)) == NULL)
 			goto fail;
 	}
 	if (!blocks && (w->w = qkv_calloc(per * (size_t)(P ? P : 1),
@@ -1385,11 +1385,11 @@ shards_flush(qkv_shards *w, qkv_err *e)
 			continue;
 		int64_t shape[2] = {(int64_t)w->n, k == G_LABEL ? 1 :
 		    k >= G_POS ? w->P : w->L};
-		size_t esz = k == G_W ? sizeof(float) : sizeof(int32_t);
+		size_t esz = k == G_W ? sizeof(float) : sizeof(int64_t);
 		const void *data = k == G_W ? (const void *)w->w :
 		    (const void *)w->feat[k];
 		if (qkv_twriter_tensor(tw, gname[k], k == G_W ? QKV_F32 :
-		    QKV_I32, 2, shape, data, w->n * (size_t)shape[1] * esz,
+		    QKV_I64, 2, shape, data, w->n * (size_t)shape[1] * esz,
 		    e) < 0) {
 			qkv_twriter_free(tw);
 			goto fail;
@@ -1423,9 +1423,9 @@ qkv_shards_row(qkv_shards *w, const qkv_ptrow *row, qkv_err *e)
 	if (row->npred > P)
 		return qkv_errf(e, "%zu predictions, more than --max-pred %zu",
 		    row->npred, P);
-	int32_t *ids = w->feat[G_IDS] + r * L, *mask = w->feat[G_MASK] + r * L;
-	int32_t *seg = w->feat[G_SEG] + r * L, *pos = w->feat[G_POS] + r * P;
-	int32_t *mids = w->feat[G_MIDS] + r * P;
+	int64_t *ids = w->feat[G_IDS] + r * L, *mask = w->feat[G_MASK] + r * L;
+	int64_t *seg = w->feat[G_SEG] + r * L, *pos = w->feat[G_POS] + r * P;
+	int64_t *mids = w->feat[G_MIDS] + r * P;
 	float *wt = w->w + r * P;
 	for (size_t i = 0; i < L; i++) {
 		ids[i] = i < row->n ? row->ids[i] : 0;
@@ -1454,8 +1454,9 @@ qkv_shards_doc(qkv_shards *w, const qkv_doc *d, int32_t eot, qkv_err *e)
 		int last = i >= end;
 		w->carry[w->ncarry++] = last ? eot : d->ids[i];
 		if (w->ncarry == L) {
-			memcpy(w->feat[G_IDS] + w->n * L, w->carry,
-			    L * sizeof *w->carry);
+			int64_t *row = w->feat[G_IDS] + w->n * L;
+			for (size_t k = 0; k < L; k++)
+				row[k] = w->carry[k];
 			w->ncarry = 0;
 			if (++w->n == w->per && shards_flush(w, e) < 0)
 				return -1;

@@ -968,12 +968,11 @@ int qkv_ptout_inst(qkv_ptout *o, const qkv_ptinst *in, qkv_err *e);
 
 /* Training shards: qkv tensor files PREFIX-00000.qkv, PREFIX-00001.qkv, ...
  * of `per` rows each (the last may have fewer; an input without rows still
- * gives one, empty).  MLM shards hold the reference's seven features,
- * padded as it pads them, in i32 (half the reference's int64 bytes):
- * input_ids, input_mask, segment_ids [N,L], masked_lm_positions,
- * masked_lm_ids [N,P], masked_lm_weights [N,P] (f32),
- * next_sentence_labels [N,1].  Block shards hold input_ids [N,L] (i32):
- * contiguous token blocks for causal-LM training.
+ * gives one, empty).  MLM shards hold the reference's seven features as
+ * nsp --google writes them: input_ids, input_mask, segment_ids [N,L],
+ * masked_lm_positions, masked_lm_ids [N,P] (i64), masked_lm_weights
+ * [N,P] (f32), next_sentence_labels [N,1] (i64).  Block shards hold
+ * input_ids [N,L] (i64): contiguous token blocks for causal-LM training.
  * Each file is written atomically; a failure removes every file the writer
  * made. */
 typedef struct qkv_shards qkv_shards;

@@ -57,12 +57,12 @@ ok(shapes == {"input_ids": (N, 128), "input_mask": (N, 128),
               "segment_ids": (N, 128), "masked_lm_positions": (N, 20),
               "masked_lm_ids": (N, 20), "masked_lm_weights": (N, 20),
               "next_sentence_labels": (N, 1)}
-   and all(whole[k].dtype == np.int32 for k in names
+   and all(whole[k].dtype == np.int64 for k in names
            if k != "masked_lm_weights")
    and whole["masked_lm_weights"].dtype == np.float32,
-   "shapes [N,128] [N,20] [N,1], int32 and float32")
+   "shapes [N,128] [N,20] [N,1], int64 and float32")
 m = whole["input_mask"]
-ok(np.array_equal(m, (np.arange(128) < m.sum(1)[:, None]).astype(np.int32))
+ok(np.array_equal(m, (np.arange(128) < m.sum(1)[:, None]).astype(np.int64))
    and (whole["input_ids"][m == 0] == 0).all()
    and (whole["segment_ids"][m == 0] == 0).all(),
    "input_mask marks the ids; padding is 0")
