@@ -11,7 +11,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: mask [-bt] [-m model] [-s seed] [-o file] [--prob p]\n"
-	    "            [--max-pred n] [--wwm] [--epoch e] [file ...]\n");
+	    "            [--max-pred n] [--wwm] [--epoch e] [file ...]\n"
+	    "       mask --fill [-k n] [-j threads] [-m model] [-o file]"
+	    " [file ...]\n");
 	exit(2);
 }
 
@@ -20,8 +22,38 @@ static const struct option longopts[] = {
 	{"max-pred", required_argument, NULL, 0},
 	{"wwm", no_argument, NULL, 0},
 	{"epoch", required_argument, NULL, 0},
+	{"fill", no_argument, NULL, 'F'},
 	{NULL, 0, NULL, 0}
 };
+
+/* mask --fill: the MLM head's top k for every [MASK] of text lines. */
+static void
+fill(qkv_model *m, int k, int argc, char **argv, const char *outpath)
+{
+	qkv_err e;
+	bert *b = bert_load(m, &e);
+	bert_mlm *h = b ? bert_mlm_load(b, &e) : NULL;
+	qkv_tok *t = h ? qkv_tok_open(m, &e) : NULL;
+	qkv_out *out = t ? qkv_out_open(outpath, &e) : NULL;
+	long line = 0;
+
+	if (out == NULL)
+		errx(1, "%s", e.msg);
+	for (int i = 0; i < (argc > 0 ? argc : 1); i++) {
+		qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
+		if (in == NULL || bert_heads_filter(b, h, t, BERT_FILL, k, in,
+		    out->f, &line, &e) < 0) {
+			qkv_out_abort(out);
+			errx(1, "%s", e.msg);
+		}
+		qkv_in_close(in);
+	}
+	if (qkv_out_commit(out, &e) < 0)
+		errx(1, "%s", e.msg);
+	qkv_tok_close(t);
+	bert_mlm_free(h);
+	bert_free(b);
+}
 
 struct state {
 	qkv_masker *m;
@@ -122,15 +154,27 @@ main(int argc, char **argv)
 {
 	qkv_ptopts o;
 	qkv_err e;
-	int c, li;
+	int c, li, dofill = 0;
+	long k = 5, threads = 0;
 	const char *model = NULL, *outpath = NULL;
 	struct state s = {0};
 
 	qkv_cli_init();
 	qkv_ptopts_default(&o, 0);
-	while ((c = getopt_long(argc, argv, "bhm:o:qs:tV", longopts,
+	while ((c = getopt_long(argc, argv, "bhj:k:m:o:qs:tV", longopts,
 	    &li)) != -1) {
 		switch (c) {
+		case 'F':
+			dofill = 1;
+			break;
+		case 'k':
+			if (qkv_parse_long(optarg, 1, 1 << 20, &k, &e) < 0)
+				errx(2, "-k: %s", e.msg);
+			break;
+		case 'j':
+			if (qkv_parse_long(optarg, 1, 1024, &threads, &e) < 0)
+				errx(2, "-j: %s", e.msg);
+			break;
 		case 0:
 			if (qkv_ptopts_set(&o, longopts[li].name, optarg, &e) < 0)
 				errx(2, "%s", e.msg);
@@ -164,6 +208,13 @@ main(int argc, char **argv)
 	if ((model = qkv_model_default(model)) == NULL)
 		errx(2, "no model: give -m MODEL or set QKV_MODEL");
 	qkv_model *m = qkv_model_open(model, &e);
+	if (m != NULL && dofill) {
+		if (threads > 0)
+			nn_set_threads((int)threads);
+		fill(m, (int)k, argc, argv, outpath);
+		qkv_model_close(m);
+		return 0;
+	}
 	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
 		errx(1, "%s", e.msg);

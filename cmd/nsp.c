@@ -15,11 +15,12 @@ usage(void)
 	    "       nsp -r corpus [--shard i/n] [-bt] [-m model] [-l len] ...\n"
 	    "       nsp --google [-bt] [-m model] [-l len] [-s seed] [-o file]\n"
 	    "           [--dupe n] [--short p] [--prob p] [--max-pred n] [--wwm]\n"
-	    "           [file ...]\n");
+	    "           [file ...]\n"
+	    "       nsp --score [-j threads] [-m model] [-o file] [file ...]\n");
 	exit(2);
 }
 
-enum { OPT_POOL = 256, OPT_GOOGLE, OPT_SHARD };
+enum { OPT_POOL = 256, OPT_GOOGLE, OPT_SHARD, OPT_SCORE };
 
 static const struct option longopts[] = {
 	{"short", required_argument, NULL, 0},
@@ -31,8 +32,42 @@ static const struct option longopts[] = {
 	{"pool", required_argument, NULL, OPT_POOL},
 	{"google", no_argument, NULL, OPT_GOOGLE},
 	{"shard", required_argument, NULL, OPT_SHARD},
+	{"score", no_argument, NULL, OPT_SCORE},
 	{NULL, 0, NULL, 0}
 };
+
+/* nsp --score: P(IsNext) of "A<TAB>B" lines from the NSP head. */
+static void
+score(qkv_model *m, int argc, char **argv, const char *outpath)
+{
+	qkv_err e;
+	bert *b = bert_load(m, &e);
+	qkv_tok *t = b ? qkv_tok_open(m, &e) : NULL;
+	qkv_out *out = t ? qkv_out_open(outpath, &e) : NULL;
+	long line = 0;
+	float p[1];
+
+	/* a model without the head fails here, before any input is read */
+	if (out != NULL && bert_nsp_logits(b, p, 0, p, &e) < 0) {
+		qkv_out_abort(out);
+		out = NULL;
+	}
+	if (out == NULL)
+		errx(1, "%s", e.msg);
+	for (int i = 0; i < (argc > 0 ? argc : 1); i++) {
+		qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
+		if (in == NULL || bert_heads_filter(b, NULL, t, BERT_SCORE, 0,
+		    in, out->f, &line, &e) < 0) {
+			qkv_out_abort(out);
+			errx(1, "%s", e.msg);
+		}
+		qkv_in_close(in);
+	}
+	if (qkv_out_commit(out, &e) < 0)
+		errx(1, "%s", e.msg);
+	qkv_tok_close(t);
+	bert_free(b);
+}
 
 struct sink {
 	qkv_ptout *out;
@@ -73,12 +108,13 @@ main(int argc, char **argv)
 	qkv_ptopts o;
 	qkv_err e;
 	int c, li, google = 0, binary = 0, dupe_set = 0, mlm_set = 0;
-	long pool = 1000, shard = 1, nshards = 1;
+	int doscore = 0;
+	long pool = 1000, shard = 1, nshards = 1, threads = 0;
 	const char *model = NULL, *outpath = NULL, *corpus = NULL;
 
 	qkv_cli_init();
 	qkv_ptopts_default(&o, 0);
-	while ((c = getopt_long(argc, argv, "bhl:m:o:qr:s:tV", longopts,
+	while ((c = getopt_long(argc, argv, "bhj:l:m:o:qr:s:tV", longopts,
 	    &li)) != -1) {
 		char name[2] = {(char)c, '\0'};
 		switch (c) {
@@ -118,6 +154,13 @@ main(int argc, char **argv)
 		case OPT_GOOGLE:
 			google = 1;
 			break;
+		case OPT_SCORE:
+			doscore = 1;
+			break;
+		case 'j':
+			if (qkv_parse_long(optarg, 1, 1024, &threads, &e) < 0)
+				errx(2, "-j: %s", e.msg);
+			break;
 		case OPT_SHARD:
 			parse_shard(optarg, &shard, &nshards);
 			break;
@@ -144,6 +187,15 @@ main(int argc, char **argv)
 	if ((model = qkv_model_default(model)) == NULL)
 		errx(2, "no model: give -m MODEL or set QKV_MODEL");
 	qkv_model *m = qkv_model_open(model, &e);
+	if (m != NULL && doscore) {
+		if (google || corpus)
+			errx(2, "--score reads sentence pairs: no --google, no -r");
+		if (threads > 0)
+			nn_set_threads((int)threads);
+		score(m, argc, argv, outpath);
+		qkv_model_close(m);
+		return 0;
+	}
 	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
 		errx(1, "%s", e.msg);

@@ -836,6 +836,32 @@ void bert_mlm_free(bert_mlm *h);
  * index 0 is "B follows A" (IsNext), 1 "B is random". */
 int bert_nsp_logits(bert *b, const float *pooled, int n, float *logits,
     qkv_err *e);
+/* Each row of logits (m,V) becomes probabilities (softmax, in place); ids
+ * and probs (m,k) get its k most probable ids, best first, ties to the
+ * lower id; k <= V.  What the fill-mask pipeline reports. */
+void bert_topk(float *logits, int m, int V, int k, int32_t *ids,
+    float *probs);
+/* Fill-mask on a packed batch (as bert_encode takes it): for every
+ * position holding mask, in order, its k most probable ids and their
+ * probabilities into top and prob (k per mask).  Returns the number of
+ * masks, -1 on error. */
+int bert_mlm_fill(bert_mlm *h, const int32_t *ids, const int32_t *types,
+    const int *len, int n, int32_t mask, int k, int32_t *top, float *prob,
+    qkv_err *e);
+/* P(IsNext) of each sequence of a packed batch of pairs into p (n). */
+int bert_nsp_score(bert *b, const int32_t *ids, const int32_t *types,
+    const int *len, int n, float *p, qkv_err *e);
+/* The text filters over the lines of in, in batches, written to out:
+ *  BERT_FILL (mask --fill; h is the MLM head): a line holding [MASK]
+ *    spellings gets, for each mask, k lines "LINE MASK RANK PROB ID TOKEN"
+ *    (TAB-separated; LINE counts on over inputs through *lineno);
+ *  BERT_SCORE (nsp --score; h unused): a line "A<TAB>B" gets P(IsNext),
+ *    the pair cut to the model's length, longer side first.
+ * A line with no [MASK] (fill), no TAB (score), or too long to fill is an
+ * error naming it. */
+enum { BERT_FILL = 1, BERT_SCORE = 2 };
+int bert_heads_filter(bert *b, bert_mlm *h, const qkv_tok *t, int mode,
+    int k, qkv_in *in, FILE *out, long *lineno, qkv_err *e);
 
 /* -- Pretraining data in and out (ptio.c). */
 

@@ -126,9 +126,27 @@ out:
 	qkv_model_close(m);
 }
 
+/* top-k of softmax: best first, ties to the lower id, probabilities
+ * summing with the rest to 1 */
+static void
+topk(void)
+{
+	float lg[2 * 8] = {1, 3, 3, 0, 2, 3, -1, 0, 5, 4, 3, 2, 1, 0, -1, -2};
+	int32_t id[6];
+	float p[6];
+
+	bert_topk(lg, 2, 8, 3, id, p);
+	ok(id[0] == 1 && id[1] == 2 && id[2] == 5 && id[3] == 0 &&
+	    id[4] == 1 && id[5] == 2, "top-3 ids, ties to the lower id");
+	double z = exp(1) + 3 * exp(3) + exp(2) + exp(-1) + 2 * exp(0);
+	ok(fabs(p[0] - exp(3) / z) < 1e-6 && p[1] == p[0] && p[2] == p[0],
+	    "top-3 probabilities %.6f", p[0]);
+}
+
 int
 main(void)
 {
+	topk();
 	golden("bert-tiny");
 	golden("bert-tiny-legacy-bf16");
 	golden("bert-tiny-std01");
