@@ -41,10 +41,11 @@ lines = [l.strip() for l in text[200:1200] if len(l.split()) >= 4][:400]
 idx, lf = os.path.join(T, "idx.qkv"), os.path.join(T, "lines.txt")
 open(lf, "w").write("\n".join(lines) + "\n")
 rc, _, err = sh("tok -m %s < %s | embed -m %s > %s" % (M, lf, M, idx))
-kind, meta, cols = qkv.read(idx)
-X = cols["vec"]
-ok(rc == 0 and X.shape == (len(lines), 64), "index: tok | embed, ids as text, "
-   "%d rows" % len(X), err)
+X = qkv.read(idx)[2]["vec"] if rc == 0 else np.zeros((0, 64), np.float32)
+if not ok(rc == 0 and X.shape == (len(lines), 64), "index: tok | embed, ids "
+          "as text, %d rows" % len(X), err):
+    print("1..1")  # nothing else can be checked
+    sys.exit(1)
 
 picks = [0, 7, 123, 250, len(lines) - 1]
 queries = "\n".join(lines[i] for i in picks) + "\nwhere is the source code\n"
