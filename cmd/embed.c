@@ -12,7 +12,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: embed [-bnNqrtx] [-B batch] [-j threads] [-l len] [-m model]\n"
+	    "usage: embed [-bnNqrtTx] [-B batch] [-j threads] [-l len] [-m model]\n"
 	    "             [-o file] [-p pooling] [file ...]\n");
 	exit(2);
 }
@@ -29,12 +29,14 @@ struct batch {
 };
 
 static struct {
-	int pool, normalize, text, raw, reject, quiet, batch, maxlen;
+	int pool, normalize, text, raw, reject, quiet, batch, maxlen, rawtext;
 	int32_t cls, sep;	/* -1 if the model has none */
 	int has_text;		/* the output carries a text column */
 } o;
 
 static bert *model;
+static qkv_tok *tok;		/* NULL if the model has no tokenizer files */
+static qkv_tokenc *enc;
 static qkv_out *out;
 static qkv_writer *w;
 static float *hidden, *vecs;
@@ -56,30 +58,6 @@ grow(void *p, size_t *cap, size_t need, size_t size)
 		err(1, NULL);
 	*cap = n;
 	return p;
-}
-
-/* The [CLS] and [SEP] ids from the model's vocabulary, -1 when absent. */
-static void
-find_specials(qkv_model *m)
-{
-	size_t len;
-	const char *v = qkv_model_file(m, "vocab.txt", &len), *p, *end;
-	int32_t id = 0;
-
-	o.cls = o.sep = -1;
-	if (v == NULL)
-		return;
-	for (p = v, end = v + len; p < end; id++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = (size_t)((nl ? nl : end) - p);
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		if (n == 5 && memcmp(p, "[CLS]", 5) == 0)
-			o.cls = id;
-		if (n == 5 && memcmp(p, "[SEP]", 5) == 0)
-			o.sep = id;
-		p = nl ? nl + 1 : end;
-	}
 }
 
 /*
@@ -379,6 +357,51 @@ embed_stream(qkv_in *in, struct batch *b)
 	free(types);
 }
 
+/* Lines of raw text (-T), tokenised here as `tok -s` would: a line with a
+ * TAB is a sentence pair.  Too long: truncated as Hugging Face truncates
+ * (the longer sentence of a pair first), or rejected with -x.  The line is
+ * carried through as the text. */
+static void
+embed_text(qkv_in *in, struct batch *b)
+{
+	char *line, where[512];
+	size_t len, cap = 0;
+	int32_t *types = NULL;
+	qkv_err e;
+	int rc;
+
+	while ((rc = qkv_in_line(in, &line, &len, MAX_LINE, &e)) > 0) {
+		char *tab = memchr(line, '\t', len);
+		size_t alen = tab ? (size_t)(tab - line) : len;
+		snprintf(where, sizeof where, "%s: line %ld", qkv_in_name(in),
+		    qkv_in_lineno(in));
+		const char *bt = tab ? tab + 1 : NULL;
+		size_t blen = tab ? len - alen - 1 : 0;
+		if (qkv_tok_encode(tok, enc, line, alen, bt, blen,
+		    QKV_TOK_SPECIALS, 0, &e) < 0)
+			errx(1, "%s: %s", where, e.msg);
+		/* too long: again with the tokenizer's own truncation (the
+		 * longer sentence of a pair first), counted for the warning */
+		if (enc->n > (size_t)o.maxlen && !o.reject) {
+			if (qkv_tok_encode(tok, enc, line, alen, bt, blen,
+			    QKV_TOK_SPECIALS, (size_t)o.maxlen, &e) < 0)
+				errx(1, "%s: %s", where, e.msg);
+			if (ntrunc++ == 0 &&
+			    (firsttrunc_where = strdup(where)) == NULL)
+				err(1, NULL);
+		}
+		types = grow(types, &cap, enc->n + 1, sizeof *types);
+		for (size_t i = 0; i < enc->n; i++)
+			types[i] = enc->types[i];
+		add_seq(b, enc->ids, types, enc->n, line, len, where);
+		if (b->n >= o.batch)
+			flush(b);
+	}
+	if (rc < 0)
+		errx(1, "%s", e.msg);
+	free(types);
+}
+
 /* Lines of space-separated ids (tok's text output). */
 static void
 embed_lines(qkv_in *in, struct batch *b)
@@ -416,7 +439,7 @@ main(int argc, char **argv)
 
 	qkv_cli_init();
 	o.batch = 32;
-	while ((c = getopt(argc, argv, "B:bhj:l:m:nNo:p:qrtVx")) != -1) {
+	while ((c = getopt(argc, argv, "B:bhj:l:m:nNo:p:qrtTVx")) != -1) {
 		switch (c) {
 		case 'B':
 			if (qkv_parse_long(optarg, 1, 1 << 20, &v, &e) < 0)
@@ -464,6 +487,9 @@ main(int argc, char **argv)
 		case 't':
 			o.text = 1;
 			break;
+		case 'T':
+			o.rawtext = 1;
+			break;
 		case 'V':
 			printf("embed %s\n", QKV_VERSION);
 			return 0;
@@ -491,9 +517,22 @@ main(int argc, char **argv)
 		o.maxlen = st_max;
 	if (o.maxlen == 0 || o.maxlen > bert_cfg(model)->max_positions)
 		o.maxlen = bert_cfg(model)->max_positions;
-	find_specials(bert_model(model));
-	if (threads > 0)
-		nn_set_threads(threads);
+	/* the tokenizer gives [CLS] and [SEP] (and -T its tokens) */
+	o.cls = o.sep = -1;
+	if ((tok = qkv_tok_open(bert_model(model), &e)) != NULL) {
+		o.cls = qkv_tok_special(tok, QKV_TOK_CLS);
+		o.sep = qkv_tok_special(tok, QKV_TOK_SEP);
+		if ((enc = qkv_tokenc_new(&e)) == NULL)
+			errx(1, "%s", e.msg);
+	} else if (o.rawtext)
+		errx(1, "-T: %s", e.msg);
+	o.has_text = o.rawtext;
+	/* the encoder splits its work among nn workers, each calling BLAS
+	 * single-threaded: no two thread pools compete for the processors,
+	 * and the vectors do not depend on the number of threads */
+	nn_set_threads(1);
+	if (nn_set_workers(threads > 0 ? threads : qkv_ncpu(), &e) < 0)
+		errx(1, "%s", e.msg);
 	if ((out = qkv_out_open(outpath, &e)) == NULL)
 		errx(1, "%s", e.msg);
 	for (int i = 0; i < (argc ? argc : 1); i++) {
@@ -502,6 +541,8 @@ main(int argc, char **argv)
 			errx(1, "%s", e.msg);
 		if (qkv_in_is_qkv(in))
 			embed_stream(in, &b);
+		else if (o.rawtext)
+			embed_text(in, &b);
 		else
 			embed_lines(in, &b);
 		qkv_in_close(in);
@@ -517,6 +558,8 @@ main(int argc, char **argv)
 		warnx("%ld sequence%s longer than %d tokens truncated (first: "
 		    "%s); -x rejects them", ntrunc, ntrunc > 1 ? "s" : "",
 		    o.maxlen, firsttrunc_where);
+	qkv_tokenc_free(enc);
+	qkv_tok_close(tok);
 	bert_free(model);
 	qkv_model_close(m);
 	free(b.ids);

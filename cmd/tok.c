@@ -185,6 +185,7 @@ struct input {
 	char **files;
 	int nfiles, cur;
 	qkv_in *in;
+	const char *name;	/* the current file's, for messages */
 	long line;		/* lines of the current file so far */
 	char *carry;		/* a partial line read ahead */
 	size_t ncarry, carrycap;
@@ -197,8 +198,12 @@ next_file(struct input *ip, qkv_err *e)
 	ip->in = NULL;
 	if (ip->cur >= ip->nfiles)
 		return 0;
-	if ((ip->in = qkv_in_open(ip->files[ip->cur++], e)) == NULL)
+	if ((ip->in = qkv_in_open(ip->files[ip->cur], e)) == NULL)
 		return -1;
+	/* batches outlive the qkv_in: name them by argv */
+	ip->name = strcmp(ip->files[ip->cur], "-") == 0 ? "<stdin>" :
+	    ip->files[ip->cur];
+	ip->cur++;
 	ip->line = 0;
 	return 1;
 }
@@ -240,7 +245,7 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 					if (b->incap > (size_t)MAXLINE)
 						return qkv_errf(e, "%s: line "
 						    "%ld: longer than %ld bytes",
-						    qkv_in_name(ip->in),
+						    ip->name,
 						    ip->line + 1, MAXLINE);
 					char *p = realloc(b->in, b->incap * 2);
 					if (p == NULL)
@@ -269,7 +274,7 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 				break;
 			}
 		}
-		b->name = qkv_in_name(ip->in);
+		b->name = ip->name;
 		b->line0 = ip->line + 1;
 		for (char *p = b->in, *end = b->in + b->inlen;
 		    (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
@@ -418,10 +423,14 @@ decode_all(struct input *ip, qkv_out *o, qkv_err *e)
 				if (end == line + i || v > INT32_MAX ||
 				    (j < len && line[j] != ' ' &&
 				    line[j] != '\t')) {
+					size_t k = i;
+					while (k < len && line[k] != ' ' &&
+					    line[k] != '\t')
+						k++;
 					r = qkv_errf(e, "%s: line %ld: '%.*s' is "
 					    "not a token id", qkv_in_name(ip->in),
 					    qkv_in_lineno(ip->in),
-					    (int)(j - i > 20 ? 20 : j + 1 - i),
+					    (int)(k - i > 40 ? 40 : k - i),
 					    line + i);
 					goto out;
 				}

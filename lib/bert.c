@@ -32,7 +32,7 @@
 #define MAX_VOCAB (1 << 24)
 
 struct bert_layer {
-	const float *wq, *bq, *wk, *bk, *wv, *bv;	/* (H,H), (H) */
+	float *wqkv, *bqkv;		/* (3H,H), (3H): query, key, value */
 	const float *wo, *bo, *ln1w, *ln1b;		/* attention output */
 	const float *w1, *b1, *w2, *b2;		/* (I,H) (I) (H,I) (H) */
 	const float *ln2w, *ln2b;
@@ -40,7 +40,6 @@ struct bert_layer {
 
 /* A weight converted to f32 (owned) or used in place (F32, aligned). */
 struct bert_wt {
-	char *name;		/* canonical name */
 	const qkv_tensor *t;
 	float *owned;
 	const float *f;
@@ -57,8 +56,9 @@ struct bert {
 	struct bert_wt *wt;
 	int nwt;
 	/* workspace for one chunk of at most cap tokens */
-	int cap, tmax;
-	float *q, *k, *v, *ctx, *tmp, *ffn, *att;
+	int cap;
+	float *qkv, *ctx, *tmp, *ffn;	/* (cap,3H) (cap,H) (cap,H) (cap,I) */
+	size_t *off;			/* (cap+1) first row of each sequence */
 };
 
 static const char *
@@ -84,15 +84,17 @@ bert_free(bert *b)
 {
 	if (b == NULL)
 		return;
-	for (int i = 0; i < b->nwt; i++) {
-		free(b->wt[i].name);
+	for (int i = 0; i < b->nwt; i++)
 		free(b->wt[i].owned);
-	}
 	free(b->wt);
+	for (int l = 0; b->layer != NULL && l < b->c.layers; l++) {
+		free(b->layer[l].wqkv);
+		free(b->layer[l].bqkv);
+	}
 	free(b->layer);
 	free(b->prefix);
-	free(b->q);
-	free(b->att);
+	free(b->qkv);
+	free(b->off);
 	qkv_model_close(b->sub);
 	free(b);
 }
@@ -282,37 +284,48 @@ drop_pages(const void *p, size_t n)
 		madvise((void *)a, z - a, MADV_DONTNEED);
 }
 
-const float *
-bert_weight(bert *b, const char *name, int64_t rows, int64_t cols, qkv_err *e)
+/* A tensor as it is stored, checked against the shape it must have. */
+static const qkv_tensor *
+stored(bert *b, const char *name, int64_t rows, int64_t cols, qkv_err *e)
 {
-	const qkv_tensor *t;
-	struct bert_wt *w;
+	const qkv_tensor *t = find_tensor(b, name);
+	char s1[64], s2[64];
 	int64_t want[2] = {rows, cols};
 	int ndim = cols > 0 ? 2 : 1;
-	char s1[64], s2[64];
 
-	for (int i = 0; i < b->nwt; i++)
-		if (strcmp(b->wt[i].name, name) == 0) {
-			t = b->wt[i].t;
-			if (t->ndim == ndim && t->shape[0] == rows &&
-			    (ndim == 1 || t->shape[1] == cols))
-				return b->wt[i].f;
-			goto badshape;
-		}
-	if ((t = find_tensor(b, name)) == NULL) {
+	if (t == NULL) {
 		qkv_errf(e, "%s: missing tensor '%s%s'", model_name(b),
 		    b->prefix, name);
 		return NULL;
 	}
 	if (t->ndim != ndim || t->shape[0] != rows ||
-	    (ndim == 2 && t->shape[1] != cols))
-		goto badshape;
+	    (ndim == 2 && t->shape[1] != cols)) {
+		shape_str(s1, sizeof s1, t->ndim, t->shape);
+		shape_str(s2, sizeof s2, ndim, want);
+		qkv_errf(e, "%s: tensor '%s' has shape %s, expected %s",
+		    model_name(b), t->name, s1, s2);
+		return NULL;
+	}
 	if (t->dtype != QKV_F32 && t->dtype != QKV_F16 &&
 	    t->dtype != QKV_BF16 && t->dtype != QKV_F64) {
 		qkv_errf(e, "%s: tensor '%s' has dtype %s, not a float type",
 		    model_name(b), t->name, qkv_dtype_name(t->dtype));
 		return NULL;
 	}
+	return t;
+}
+
+const float *
+bert_weight(bert *b, const char *name, int64_t rows, int64_t cols, qkv_err *e)
+{
+	const qkv_tensor *t;
+	struct bert_wt *w;
+
+	if ((t = stored(b, name, rows, cols, e)) == NULL)
+		return NULL;
+	for (int i = 0; i < b->nwt; i++)
+		if (b->wt[i].t == t)
+			return b->wt[i].f;
 	w = realloc(b->wt, (size_t)(b->nwt + 1) * sizeof *w);
 	if (w == NULL) {
 		qkv_errf(e, "out of memory");
@@ -321,10 +334,6 @@ bert_weight(bert *b, const char *name, int64_t rows, int64_t cols, qkv_err *e)
 	b->wt = w;
 	w = &b->wt[b->nwt];
 	memset(w, 0, sizeof *w);
-	if ((w->name = strdup(name)) == NULL) {
-		qkv_errf(e, "out of memory");
-		return NULL;
-	}
 	w->t = t;
 	b->nwt++;
 	if (t->dtype == QKV_F32 && ((uintptr_t)t->data & 3) == 0)
@@ -338,12 +347,6 @@ bert_weight(bert *b, const char *name, int64_t rows, int64_t cols, qkv_err *e)
 		w->f = w->owned;
 	}
 	return w->f;
-badshape:
-	shape_str(s1, sizeof s1, t->ndim, t->shape);
-	shape_str(s2, sizeof s2, ndim, want);
-	qkv_errf(e, "%s: tensor '%s' has shape %s, expected %s", model_name(b),
-	    t->name, s1, s2);
-	return NULL;
 }
 
 /* The prefix is whatever precedes "embeddings.word_embeddings.weight":
@@ -379,6 +382,39 @@ find_prefix(bert *b, qkv_err *e)
 	return 0;
 }
 
+/*
+ * Query, key and value as one (3H,H) matrix, so one product makes all
+ * three: wider products run closer to the sgemm ceiling, and the input
+ * is packed once instead of three times.  The stored tensors' pages are
+ * released after the copy, so memory holds them once.
+ */
+static int
+fuse_qkv(bert *b, int l, struct bert_layer *L, qkv_err *e)
+{
+	static const char *const part[] = {"query", "key", "value"};
+	size_t H = (size_t)b->c.hidden;
+	char nm[256];
+
+	if ((L->wqkv = qkv_malloc(3 * H * H * sizeof(float), e)) == NULL ||
+	    (L->bqkv = qkv_malloc(3 * H * sizeof(float), e)) == NULL)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		const qkv_tensor *w, *bias;
+		snprintf(nm, sizeof nm, "encoder.layer.%d.attention.self.%s."
+		    "weight", l, part[i]);
+		if ((w = stored(b, nm, (int64_t)H, (int64_t)H, e)) == NULL)
+			return -1;
+		snprintf(nm, sizeof nm, "encoder.layer.%d.attention.self.%s."
+		    "bias", l, part[i]);
+		if ((bias = stored(b, nm, (int64_t)H, 0, e)) == NULL)
+			return -1;
+		qkv_to_f32(L->wqkv + i * H * H, w->data, w->dtype, H * H);
+		qkv_to_f32(L->bqkv + i * H, bias->data, bias->dtype, H);
+		drop_pages(w->data, w->nbytes);
+	}
+	return 0;
+}
+
 static int
 load_weights(bert *b, qkv_err *e)
 {
@@ -403,12 +439,8 @@ load_weights(bert *b, qkv_err *e)
 #define LW(dst, name, r, cc) \
 	snprintf(nm, sizeof nm, "encoder.layer.%d.%s", l, name); \
 	W(dst, nm, r, cc)
-		LW(L->wq, "attention.self.query.weight", H, H);
-		LW(L->bq, "attention.self.query.bias", H, 0);
-		LW(L->wk, "attention.self.key.weight", H, H);
-		LW(L->bk, "attention.self.key.bias", H, 0);
-		LW(L->wv, "attention.self.value.weight", H, H);
-		LW(L->bv, "attention.self.value.bias", H, 0);
+		if (fuse_qkv(b, l, L, e) < 0)
+			return -1;
 		LW(L->wo, "attention.output.dense.weight", H, H);
 		LW(L->bo, "attention.output.dense.bias", H, 0);
 		LW(L->ln1w, "attention.output.LayerNorm.weight", H, 0);
@@ -511,38 +543,34 @@ fail:
 
 /* ---- the encoder ---------------------------------------------------------- */
 
-/* Workspace for a chunk of up to cap tokens whose longest sequence has
- * tmax tokens; allocated before the layer loop, grown only here. */
+/* Workspace for a chunk of up to cap tokens; allocated before the layer
+ * loop, grown only here. */
 static int
-reserve(bert *b, int cap, int tmax, qkv_err *e)
+reserve(bert *b, int cap, qkv_err *e)
 {
 	size_t H = (size_t)b->c.hidden, I = (size_t)b->c.intermediate;
 	float *p;
 
-	if (cap > b->cap) {
-		free(b->q);
-		b->q = NULL;
-		b->cap = 0;
-		/* q, k, v, ctx, tmp (cap,H) and ffn (cap,I) in one block */
-		if ((p = qkv_malloc((size_t)cap * (5 * H + I) * sizeof *p,
-		    e)) == NULL)
-			return -1;
-		b->q = p;
-		b->k = p + (size_t)cap * H;
-		b->v = p + (size_t)cap * 2 * H;
-		b->ctx = p + (size_t)cap * 3 * H;
-		b->tmp = p + (size_t)cap * 4 * H;
-		b->ffn = p + (size_t)cap * 5 * H;
-		b->cap = cap;
+	if (cap <= b->cap)
+		return 0;
+	free(b->qkv);
+	free(b->off);
+	b->qkv = NULL;
+	b->off = NULL;
+	b->cap = 0;
+	/* qkv (cap,3H), ctx and tmp (cap,H), ffn (cap,I) in one block */
+	if ((p = qkv_malloc((size_t)cap * (5 * H + I) * sizeof *p, e)) == NULL)
+		return -1;
+	if ((b->off = qkv_malloc(((size_t)cap + 1) * sizeof *b->off,
+	    e)) == NULL) {
+		free(p);
+		return -1;
 	}
-	if (tmax > b->tmax) {
-		free(b->att);
-		b->tmax = 0;
-		if ((b->att = qkv_malloc((size_t)tmax * tmax * sizeof *p,
-		    e)) == NULL)
-			return -1;
-		b->tmax = tmax;
-	}
+	b->qkv = p;
+	b->ctx = p + (size_t)cap * 3 * H;
+	b->tmp = p + (size_t)cap * 4 * H;
+	b->ffn = p + (size_t)cap * 5 * H;
+	b->cap = cap;
 	return 0;
 }
 
@@ -567,78 +595,59 @@ bert_embed(const bert *b, float *out, const int32_t *ids,
 				o[j] = (we[j] + te[j]) + pe[j];
 		}
 	}
-	nn_layernorm(out, out, b->embw, b->embb, (int)(o - out) / (int)H,
-	    (int)H, b->c.eps);
+	nn_residual_layernorm(out, NULL, NULL, b->embw, b->embb,
+	    (int)((size_t)(o - out) / H), (int)H, b->c.eps);
 }
 
-/*
- * Self-attention of the packed chunk: q, k, v, ctx are (N,H); each
- * sequence attends to itself alone, head by head: att (T,T) = softmax(q_h
- * k_h^T / sqrt(D)), ctx_h (T,D) = att v_h, where the head's columns are a
- * strided view (leading dimension H) of the packed rows.
- */
+/* ffn (N,I) = act(ffn + b1) for the activations other than exact GELU */
 static void
-bert_attention(bert *b, const int *len, int n)
+bias_activation(const bert *b, float *x, const float *bias, int N, int I)
 {
-	int H = b->c.hidden, NH = b->c.heads, D = H / NH;
-	float scale = 1.0f / sqrtf((float)D);
-	size_t off = 0;
-
-	for (int s = 0; s < n; s++) {
-		int T = len[s];
-		for (int h = 0; h < NH; h++) {
-			const float *q = b->q + off * H + (size_t)h * D;
-			const float *k = b->k + off * H + (size_t)h * D;
-			const float *v = b->v + off * H + (size_t)h * D;
-			float *ctx = b->ctx + off * H + (size_t)h * D;
-			nn_sgemm(0, 1, T, T, D, scale, q, H, k, H, 0.0f, b->att,
-			    T);
-			nn_softmax_fast(b->att, T, T);
-			nn_sgemm(0, 0, T, D, T, 1.0f, b->att, T, v, H, 0.0f, ctx,
-			    H);
-		}
-		off += (size_t)T;
+	if (b->c.act == BERT_GELU) {
+		nn_bias_gelu_erf(x, bias, N, I);
+		return;
 	}
-}
-
-static void
-activation(const bert *b, float *x, size_t n)
-{
-	switch (b->c.act) {
-	case BERT_GELU_TANH:
-		nn_gelu_tanh(x, n);
-		break;
-	case BERT_RELU:
-		for (size_t i = 0; i < n; i++)
-			x[i] = x[i] > 0 ? x[i] : 0;
-		break;
-	default:
-		nn_gelu_erf_fast(x, n);
+	for (int r = 0; r < N; r++) {
+		float *row = x + (size_t)r * I;
+		for (int i = 0; i < I; i++)
+			row[i] += bias[i];
+		if (b->c.act == BERT_GELU_TANH)
+			nn_gelu_tanh_fast(row, (size_t)I);
+		else
+			for (int i = 0; i < I; i++)
+				row[i] = row[i] > 0 ? row[i] : 0;
 	}
 }
 
 /*
- * One post-LN layer on x (N,H) in place:
- *   x = LN(x + Wo attn(x) + bo);  x = LN(x + W2 act(W1 x + b1) + b2).
+ * One post-LN layer on x (N,H) in place, n packed sequences of len[]
+ * tokens starting at rows off[]:
+ *   qkv = x Wqkv^T + bqkv;  ctx = attention per sequence and head;
+ *   x = LN(x + ctx Wo^T + bo);  x = LN(x + act(x W1^T + b1) W2^T + b2).
+ * Products are split by output columns among the nn workers; attention by
+ * sequence and head; LayerNorm and activation by rows.
  */
 static void
 bert_layer_forward(bert *b, const struct bert_layer *L, float *x, int N,
     const int *len, int n)
 {
-	int H = b->c.hidden, I = b->c.intermediate;
+	int H = b->c.hidden, I = b->c.intermediate, NH = b->c.heads;
+	nn_weight wqkv = {L->wqkv, QKV_F32, 3 * H, H};
+	nn_weight wo = {L->wo, QKV_F32, H, H};
+	nn_weight w1 = {L->w1, QKV_F32, I, H};
+	nn_weight w2 = {L->w2, QKV_F32, H, I};
 
-	nn_linear(b->q, x, L->wq, L->bq, N, H, H);
-	nn_linear(b->k, x, L->wk, L->bk, N, H, H);
-	nn_linear(b->v, x, L->wv, L->bv, N, H, H);
-	bert_attention(b, len, n);
-	nn_linear(b->tmp, b->ctx, L->wo, L->bo, N, H, H);
-	nn_add(b->tmp, x, (size_t)N * H);
-	nn_layernorm(x, b->tmp, L->ln1w, L->ln1b, N, H, b->c.eps);
-	nn_linear(b->ffn, x, L->w1, L->b1, N, H, I);
-	activation(b, b->ffn, (size_t)N * I);
-	nn_linear(b->tmp, b->ffn, L->w2, L->b2, N, I, H);
-	nn_add(b->tmp, x, (size_t)N * H);
-	nn_layernorm(x, b->tmp, L->ln2w, L->ln2b, N, H, b->c.eps);
+	nn_matmul(b->qkv, x, &wqkv, 1, L->bqkv, N, H, 3 * H);
+	nn_attention(b->ctx, H, b->qkv, b->qkv + H, b->qkv + 2 * H, 3 * H, len,
+	    b->off, n, NH, H / NH, 1.0f / sqrtf((float)(H / NH)));
+	nn_matmul(b->tmp, b->ctx, &wo, 1, NULL, N, H, H);
+	nn_residual_layernorm(x, b->tmp, L->bo, L->ln1w, L->ln1b, N, H,
+	    b->c.eps);
+	nn_matmul(b->ffn, x, &w1, 1, NULL, N, H, I);
+	bias_activation(b, b->ffn, L->b1, N, I);
+	nn_matmul(b->tmp, b->ffn, &w2, 1, NULL, N, I, H);
+	nn_residual_layernorm(x, b->tmp, L->b2, L->ln2w, L->ln2b, N, H,
+	    b->c.eps);
 }
 
 int
@@ -677,13 +686,15 @@ bert_encode(bert *b, const int32_t *ids, const int32_t *types,
 		return -1;
 	for (int s = 0; s < n; s++)
 		tmax = len[s] > tmax ? len[s] : tmax;
-	if (reserve(b, tmax > CHUNK ? tmax : CHUNK, tmax, e) < 0)
+	if (reserve(b, tmax > CHUNK ? tmax : CHUNK, e) < 0)
 		return -1;
 	for (int s0 = 0; s0 < n;) {
 		/* a chunk: whole sequences s0..s1-1, at most cap tokens */
 		int s1 = s0, N = 0;
-		while (s1 < n && N + len[s1] <= b->cap)
+		while (s1 < n && N + len[s1] <= b->cap) {
+			b->off[s1 - s0] = (size_t)N;
 			N += len[s1++];
+		}
 		bert_embed(b, hidden, ids, types, len + s0, s1 - s0);
 		for (int l = 0; l < b->c.layers; l++)
 			bert_layer_forward(b, &b->layer[l], hidden, N, len + s0,
@@ -710,7 +721,7 @@ bert_pooler(bert *b, const float *hidden, const int *len, int n,
 	if (b->poolw == NULL)
 		return qkv_errf(e, "%s: missing tensor '%spooler.dense.weight': "
 		    "this model has no pooler", model_name(b), b->prefix);
-	if (reserve(b, CHUNK, 1, e) < 0)
+	if (reserve(b, CHUNK, e) < 0)
 		return -1;
 	for (int s0 = 0; s0 < n; s0 += b->cap) {
 		int m = n - s0 < b->cap ? n - s0 : b->cap;

@@ -1124,3 +1124,171 @@ nn_l2_normalize(float *x, int rows, int n, float eps)
 			p[j] *= inv;
 	}
 }
+
+/* -- The encoder's layer pieces, spread over the workers ------------------- */
+
+/* x (C) = LN(x + y + bias) * w + b in place; y, bias may be NULL.  Sums
+ * in NN_BLK float lanes (vectorised; each lane adds C / NN_BLK terms, so
+ * the rounding stays well under the reference's own). */
+static inline __attribute__((always_inline)) void
+nn_residual_ln_row_body(float *x, const float *y, const float *bias,
+    const float *w, const float *b, int C, float eps)
+{
+	float s[NN_BLK], v[NN_BLK];
+	double sum = 0, var = 0;
+	int i, j, c0 = C - C % NN_BLK;
+
+	if (y != NULL)
+		for (i = 0; i < C; i++)
+			x[i] += y[i];
+	if (bias != NULL)
+		for (i = 0; i < C; i++)
+			x[i] += bias[i];
+	for (j = 0; j < NN_BLK; j++)
+		s[j] = 0;
+	for (i = 0; i < c0; i += NN_BLK)
+		for (j = 0; j < NN_BLK; j++)
+			s[j] += x[i + j];
+	for (j = 0; j < NN_BLK; j++)
+		sum += s[j];
+	for (i = c0; i < C; i++)
+		sum += x[i];
+	float mean = (float)(sum / C);
+	for (j = 0; j < NN_BLK; j++)
+		v[j] = 0;
+	for (i = 0; i < c0; i += NN_BLK)
+		for (j = 0; j < NN_BLK; j++) {
+			float d = x[i + j] - mean;
+			v[j] += d * d;
+		}
+	for (j = 0; j < NN_BLK; j++)
+		var += v[j];
+	for (i = c0; i < C; i++)
+		var += (double)(x[i] - mean) * (x[i] - mean);
+	float rstd = (float)(1.0 / sqrt(var / C + eps));
+	for (i = 0; i < C; i++)
+		x[i] = (x[i] - mean) * rstd * w[i] + b[i];
+}
+NN_DISPATCH(nn_residual_ln_row, (float *x, const float *y,
+    const float *bias, const float *w, const float *b, int C, float eps),
+    (x, y, bias, w, b, C, eps))
+
+/* x (C) = gelu(x + bias) in place */
+static inline __attribute__((always_inline)) void
+nn_bias_gelu_row_body(float *x, const float *bias, int C)
+{
+	float tail[NN_BLK];
+	int i;
+
+	for (i = 0; i + NN_BLK <= C; i += NN_BLK) {
+		for (int j = 0; j < NN_BLK; j++)
+			x[i + j] += bias[i + j];
+		gelu_erf_block(x + i);
+	}
+	if (i < C) {
+		memset(tail, 0, sizeof tail);
+		for (int j = 0; i + j < C; j++)
+			tail[j] = x[i + j] + bias[i + j];
+		gelu_erf_block(tail);
+		memcpy(x + i, tail, (size_t)(C - i) * sizeof *x);
+	}
+}
+NN_DISPATCH(nn_bias_gelu_row, (float *x, const float *bias, int C),
+    (x, bias, C))
+
+#define NN_ROWS_PER_TASK 16
+
+struct rows_job {
+	float *x;
+	const float *y, *bias, *w, *b;
+	int N, C;
+	float eps;
+};
+
+static void
+residual_ln_task(void *arg, int t, float *scratch)
+{
+	struct rows_job *j = arg;
+	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
+	    NN_ROWS_PER_TASK : j->N;
+
+	(void)scratch;
+	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++)
+		nn_residual_ln_row(j->x + (size_t)r * j->C,
+		    j->y ? j->y + (size_t)r * j->C : NULL, j->bias, j->w, j->b,
+		    j->C, j->eps);
+}
+
+void
+nn_residual_layernorm(float *x, const float *y, const float *bias,
+    const float *w, const float *b, int N, int C, float eps)
+{
+	struct rows_job j = {x, y, bias, w, b, N, C, eps};
+
+	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK,
+	    residual_ln_task, &j);
+}
+
+static void
+bias_gelu_task(void *arg, int t, float *scratch)
+{
+	struct rows_job *j = arg;
+	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
+	    NN_ROWS_PER_TASK : j->N;
+
+	(void)scratch;
+	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++)
+		nn_bias_gelu_row(j->x + (size_t)r * j->C, j->bias, j->C);
+}
+
+void
+nn_bias_gelu_erf(float *x, const float *bias, int N, int C)
+{
+	struct rows_job j = {x, NULL, bias, NULL, NULL, N, C, 0};
+
+	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK,
+	    bias_gelu_task, &j);
+}
+
+struct enc_att_job {
+	float *out;
+	const float *q, *k, *v;
+	int ld, ldo;
+	const int *len;
+	const size_t *off;
+	int nhead, hd;
+	float scale;
+};
+
+/* One (sequence, head): scores, softmax and weighted values, in blocks of
+ * query rows so that the scores fit the worker's scratch. */
+static void
+enc_att_task(void *arg, int t, float *att)
+{
+	struct enc_att_job *j = arg;
+	int s = t / j->nhead, h = t % j->nhead, T = j->len[s], hd = j->hd;
+	size_t o = j->off[s], col = (size_t)h * hd;
+	int R = NN_SCRATCH / T < T ? NN_SCRATCH / T : T;
+
+	for (int r0 = 0; r0 < T; r0 += R) {
+		int nr = T - r0 < R ? T - r0 : R;
+		/* att (nr,T) = q_h (nr,hd) k_h^T (hd,T) * scale */
+		nn_sgemm(0, 1, nr, T, hd, j->scale, j->q + (o + r0) * j->ld +
+		    col, j->ld, j->k + o * j->ld + col, j->ld, 0.0f, att, T);
+		nn_softmax_fast(att, nr, T);
+		/* out_h (nr,hd) = att (nr,T) v_h (T,hd) */
+		nn_sgemm(0, 0, nr, hd, T, 1.0f, att, T, j->v + o * j->ld + col,
+		    j->ld, 0.0f, j->out + (o + r0) * j->ldo + col, j->ldo);
+	}
+}
+
+void
+nn_attention(float *out, int ldo, const float *q, const float *k,
+    const float *v, int ld, const int *len, const size_t *off, int nseq,
+    int nhead, int hd, float scale)
+{
+	struct enc_att_job j = {out, q, k, v, ld, ldo, len, off, nhead, hd,
+	    scale};
+
+	nn_parallel(nseq * nhead, enc_att_task, &j);
+}

@@ -393,6 +393,22 @@ void nn_attention_causal(float *out, const float *q, int ldq, const float *k,
     const float *v, int ldkv, float *att, int T, int past, int n_head,
     int hd, float scale);
 
+/* The pieces of a bidirectional encoder layer, spread over the workers
+ * (by rows, or by sequence and head), so with workers keep OpenBLAS at one
+ * thread.  x (N,C) = LN(x + y + bias) * w + b; y and bias may be NULL. */
+void nn_residual_layernorm(float *x, const float *y, const float *bias,
+    const float *w, const float *b, int N, int C, float eps);
+/* x (N,C) = gelu_erf(x + bias), with the vectorised exact GELU. */
+void nn_bias_gelu_erf(float *x, const float *bias, int N, int C);
+/* Global (unmasked) attention of each of nseq packed sequences to itself:
+ * sequence s has len[s] rows from row off[s]; q, k, v have row stride ld,
+ * out ldo; head h is columns h*hd .. h*hd+hd-1.  out_h = softmax(q_h k_h^T
+ * * scale) v_h, computed per sequence and head, in row blocks when
+ * len^2 exceeds a worker's scratch. */
+void nn_attention(float *out, int ldo, const float *q, const float *k,
+    const float *v, int ld, const int *len, const size_t *off, int nseq,
+    int nhead, int hd, float scale);
+
 /* ==== rng ==================================================================== */
 
 /* Keyed streams for reproducible parallel work: Philox4x32-10 (Random123),

@@ -122,6 +122,30 @@ check "pairs without specials become [CLS] A [SEP] B [SEP]" \
 check "no input: an empty, valid stream" \
     "[ -z \"\$($REF column $t/empty.qkv vec)\" ]"
 
+# -T: raw text tokenised inside, as tok -s does (a TAB makes a pair)
+for d in bert-tiny bert-tiny-st; do
+	for c in single batch pair long; do
+		r=$G/$d/ref/$c
+		$BIN/embed -m $G/$d -T -p pooler <$r/sentences.txt >$t/T.qkv
+		check "-T $d/$c: pooled" "$REF compare $r pooled $t/T.qkv"
+		check "-T $d/$c: the lines are the text" \
+		    "$REF column $t/T.qkv text | cmp - $r/sentences.txt"
+	done
+done
+r=$G/bert-tiny/ref/batch
+$BIN/tok -m $G/bert-tiny <$r/sentences.txt | $BIN/embed -m $G/bert-tiny -t >$t/tokpipe
+$BIN/embed -m $G/bert-tiny -T -t <$r/sentences.txt >$t/Tpipe
+check "tok | embed equals embed -T" "$REF close $t/tokpipe $t/Tpipe"
+yes "word" | head -300 | tr '\n' ' ' >$t/longline
+$BIN/embed -m $G/bert-tiny -T -t -p none <$t/longline >$t/Tlong 2>$t/Twarn
+check "-T truncates a long line to 128 tokens with a warning" \
+    "[ \$(grep -c . $t/Tlong) -eq 128 ] && grep -q truncated $t/Twarn"
+fails "-T -x rejects a long line" 1 "line 1: 302 tokens, more than the model's maximum of 128" \
+    "$BIN/embed -m $G/bert-tiny -T -x <$t/longline"
+$REF make $t/notok --hidden 32 --layers 1 --heads 2 --inter 64 --vocab 50 --positions 16
+rm $t/notok/vocab.txt
+fails "-T without a tokenizer" 1 "embed: -T: " "echo hi | $BIN/embed -m $t/notok -T"
+
 # qkv model files made by pack -i serve the same model, files included
 $BIN/pack -i $G/bert-tiny-st -o $t/st.qkv
 $BIN/embed -m $t/st.qkv -t <$G/bert-tiny-st/ref/batch/ids.txt >$t/stq
