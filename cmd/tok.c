@@ -37,6 +37,13 @@ struct batch {
 	long line0;		/* number of the first line */
 	char *out;		/* text output */
 	size_t outlen, outcap;
+	/* -b: each row's tokens, appended; its line in `in` */
+	int32_t *ids;
+	uint8_t *types;
+	uint32_t *offs;
+	size_t nids, idcap;
+	size_t *rows;		/* per row: ntok, line start, line length */
+	size_t nrows, rowcap;
 	int failed;
 	qkv_err err;
 };
@@ -94,6 +101,55 @@ format_line(struct batch *b, const qkv_tokenc *x, size_t boff)
 	return 0;
 }
 
+/* -b: keep the row for the writer (the main thread). */
+static int
+keep_row(struct batch *b, const qkv_tokenc *x, size_t start, size_t len,
+    size_t boff)
+{
+	if (b->nids + x->n > b->idcap) {
+		size_t c = b->idcap ? b->idcap : 65536;
+		void *p;
+		while (c < b->nids + x->n)
+			c *= 2;
+		if ((p = realloc(b->ids, c * sizeof *b->ids)) == NULL)
+			return qkv_errf(&b->err, "out of memory");
+		b->ids = p;
+		if ((p = realloc(b->types, c)) == NULL)
+			return qkv_errf(&b->err, "out of memory");
+		b->types = p;
+		if (oflag) {
+			if ((p = realloc(b->offs, 2 * c * sizeof *b->offs)) ==
+			    NULL)
+				return qkv_errf(&b->err, "out of memory");
+			b->offs = p;
+		}
+		b->idcap = c;
+	}
+	if (b->nrows == b->rowcap) {
+		size_t c = b->rowcap ? 2 * b->rowcap : 4096;
+		size_t *p = realloc(b->rows, 3 * c * sizeof *p);
+		if (p == NULL)
+			return qkv_errf(&b->err, "out of memory");
+		b->rows = p;
+		b->rowcap = c;
+	}
+	memcpy(b->ids + b->nids, x->ids, x->n * sizeof *x->ids);
+	memcpy(b->types + b->nids, x->types, x->n);
+	if (oflag)
+		for (size_t i = 0; i < x->n; i++) {
+			uint32_t add = i >= x->b0 && i < x->b1 ? boff : 0;
+			b->offs[2 * (b->nids + i)] = x->offs[2 * i] + add;
+			b->offs[2 * (b->nids + i) + 1] = x->offs[2 * i + 1] +
+			    add;
+		}
+	b->nids += x->n;
+	b->rows[3 * b->nrows] = x->n;
+	b->rows[3 * b->nrows + 1] = start;
+	b->rows[3 * b->nrows + 2] = len;
+	b->nrows++;
+	return 0;
+}
+
 static void
 encode_batch(struct batch *b, qkv_tokenc *x)
 {
@@ -105,6 +161,7 @@ encode_batch(struct batch *b, qkv_tokenc *x)
 	long line = b->line0;
 
 	b->outlen = 0;
+	b->nids = b->nrows = 0;
 	while (i < b->inlen) {
 		char *s = b->in + i, *nl = memchr(s, '\n', b->inlen - i), *tab;
 		size_t n = nl ? (size_t)(nl - s) : b->inlen - i;
@@ -124,8 +181,11 @@ encode_batch(struct batch *b, qkv_tokenc *x)
 			rc = qkv_tok_encode(tok, x, s, n, NULL, 0, flags,
 			    (size_t)maxlen, &b->err);
 		}
-		if (rc < 0 || format_line(b, x, tab ? (size_t)(tab - s) + 1 :
-		    0) < 0) {
+		size_t boff = tab ? (size_t)(tab - s) + 1 : 0;
+		if (rc == 0)
+			rc = bflag ? keep_row(b, x, i, n, boff) :
+			    format_line(b, x, boff);
+		if (rc < 0) {
 			char where[512];
 			snprintf(where, sizeof where, "%s: line %ld", b->name,
 			    line);
@@ -291,12 +351,72 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 	}
 }
 
-static void
-write_out(qkv_out *o, const struct batch *b)
+static qkv_writer *writer;
+
+static int
+write_out(qkv_out *o, const struct batch *b, qkv_err *e)
 {
-	/* a short write shows in ferror, which qkv_out_commit reports */
-	if (b->outlen > 0)
-		(void)!fwrite(b->out, 1, b->outlen, o->f);
+	size_t at = 0;
+
+	if (!bflag) {
+		/* a short write shows in ferror: qkv_out_commit reports it */
+		if (b->outlen > 0)
+			(void)!fwrite(b->out, 1, b->outlen, o->f);
+		return 0;
+	}
+	for (size_t r = 0; r < b->nrows; r++) {
+		qkv_cell c[4];
+		int k = 0;
+		size_t n = b->rows[3 * r];
+		c[k++] = (qkv_cell){b->ids + at, n};
+		c[k++] = (qkv_cell){b->in + b->rows[3 * r + 1],
+		    b->rows[3 * r + 2]};
+		if (sflag)
+			c[k++] = (qkv_cell){b->types + at, n};
+		if (oflag)
+			c[k++] = (qkv_cell){b->offs + 2 * at, 2 * n};
+		if (qkv_writer_row(writer, c, e) < 0)
+			return -1;
+		at += n;
+	}
+	return 0;
+}
+
+/* -b: the stream's columns and metadata. */
+static int
+open_writer(qkv_out *o, const char *model, qkv_err *e)
+{
+	qkv_col cols[4];
+	int n = 0;
+	char vs[32];
+	const char *kind = qkv_tok_kind(tok) == QKV_TOK_BPE ? "bpe" :
+	    "wordpiece";
+
+	memset(cols, 0, sizeof cols);
+	snprintf(cols[n].name, sizeof cols[n].name, "ids");
+	cols[n].dtype = QKV_I32;
+	cols[n++].kind = QKV_COL_RAGGED;
+	snprintf(cols[n].name, sizeof cols[n].name, "text");
+	cols[n].dtype = QKV_STR;
+	cols[n++].kind = QKV_COL_STRING;
+	if (sflag) {
+		snprintf(cols[n].name, sizeof cols[n].name, "token_type_ids");
+		cols[n].dtype = QKV_U8;
+		cols[n++].kind = QKV_COL_RAGGED;
+	}
+	if (oflag) {
+		snprintf(cols[n].name, sizeof cols[n].name, "offsets");
+		cols[n].dtype = QKV_I32;
+		cols[n++].kind = QKV_COL_RAGGED;
+	}
+	snprintf(vs, sizeof vs, "%ld", (long)qkv_tok_vocab_size(tok));
+	if ((writer = qkv_writer_open(o->f, outname, cols, n, e)) == NULL ||
+	    qkv_writer_meta(writer, "model", model, strlen(model), e) < 0 ||
+	    qkv_writer_meta(writer, "tokenizer", kind, strlen(kind), e) < 0 ||
+	    qkv_writer_meta(writer, "vocab_size", vs, strlen(vs), e) < 0 ||
+	    qkv_writer_meta(writer, "specials", sflag ? "1" : "0", 1, e) < 0)
+		return -1;
+	return 0;
 }
 
 static int
@@ -323,7 +443,10 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 				r = -1;
 				break;
 			}
-			write_out(o, b);
+			if (write_out(o, b, e) < 0) {
+				r = -1;
+				break;
+			}
 		}
 		qkv_tokenc_free(x);
 		return r;
@@ -344,7 +467,11 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 				pthread_mutex_lock(&pl.mu);
 				break;
 			}
-			write_out(o, w);
+			if (write_out(o, w, e) < 0) {
+				rc = -1;
+				pthread_mutex_lock(&pl.mu);
+				break;
+			}
 			pthread_mutex_lock(&pl.mu);
 			w->state = FREE;
 			nwritten++;
@@ -386,6 +513,76 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 
 /* ---- decoding ----------------------------------------------------------- */
 
+/* Decode the "ids" column of a qkv stream (tok -b's). */
+static int
+decode_stream(struct input *ip, qkv_out *o, qkv_tokenc *x, int32_t **ids,
+    size_t *cap, qkv_err *e)
+{
+	qkv_reader *r = qkv_reader_open(ip->in, e);
+	qkv_cell *cells = NULL;
+	const qkv_col *col;
+	int ci, rc = -1;
+
+	if (r == NULL)
+		return -1;
+	if ((ci = qkv_reader_find(r, "ids")) < 0 &&
+	    (ci = qkv_reader_find(r, "input_ids")) < 0) {
+		qkv_errf(e, "%s: the stream has no 'ids' column", ip->name);
+		goto out;
+	}
+	col = qkv_reader_col(r, ci);
+	if (col->kind != QKV_COL_RAGGED || col->dtype < QKV_U8 ||
+	    col->dtype > QKV_I64) {
+		qkv_errf(e, "%s: column '%s' is not a ragged integer column",
+		    ip->name, col->name);
+		goto out;
+	}
+	if ((cells = qkv_calloc((size_t)qkv_reader_ncols(r), sizeof *cells,
+	    e)) == NULL)
+		goto out;
+	while ((rc = qkv_reader_next(r, cells, e)) > 0) {
+		const qkv_cell *c = &cells[ci];
+		const char *d;
+		size_t dl;
+		if (c->n > *cap) {
+			int32_t *p = realloc(*ids, c->n * sizeof *p);
+			if (p == NULL) {
+				rc = qkv_errf(e, "out of memory");
+				goto out;
+			}
+			*ids = p;
+			*cap = c->n;
+		}
+		for (size_t i = 0; i < c->n; i++) {
+			int64_t v;
+			switch (col->dtype) {
+			case QKV_U8: v = ((const uint8_t *)c->p)[i]; break;
+			case QKV_I8: v = ((const int8_t *)c->p)[i]; break;
+			case QKV_U16: v = ((const uint16_t *)c->p)[i]; break;
+			case QKV_I16: v = ((const int16_t *)c->p)[i]; break;
+			case QKV_I32: v = ((const int32_t *)c->p)[i]; break;
+			default: v = ((const int64_t *)c->p)[i]; break;
+			}
+			(*ids)[i] = v < INT32_MIN || v > INT32_MAX ? -1 :
+			    (int32_t)v;
+		}
+		if ((d = qkv_tok_decode(tok, x, *ids, c->n, 0, &dl, e)) ==
+		    NULL) {
+			char where[512];
+			snprintf(where, sizeof where, "%s: row %llu", ip->name,
+			    (unsigned long long)qkv_reader_rows(r));
+			rc = qkv_errprefix(e, where);
+			goto out;
+		}
+		fwrite(d, 1, dl, o->f);
+		putc('\n', o->f);
+	}
+out:
+	free(cells);
+	qkv_reader_close(r);
+	return rc;
+}
+
 static int
 decode_all(struct input *ip, qkv_out *o, qkv_err *e)
 {
@@ -399,6 +596,13 @@ decode_all(struct input *ip, qkv_out *o, qkv_err *e)
 	while ((r = ip->in ? 1 : next_file(ip, e)) > 0) {
 		char *line;
 		size_t len;
+		if (qkv_in_is_qkv(ip->in)) {
+			if ((r = decode_stream(ip, o, x, &ids, &cap, e)) < 0)
+				goto out;
+			qkv_in_close(ip->in);
+			ip->in = NULL;
+			continue;
+		}
 		while ((r = qkv_in_line(ip->in, &line, &len, MAXLINE, e)) > 0) {
 			size_t n = 0, dl;
 			const char *d;
@@ -523,8 +727,8 @@ main(int argc, char **argv)
 	argv += optind;
 	if (nthreads == 0)
 		nthreads = qkv_ncpu();
-	if (bflag)
-		errx(2, "-b: not built yet");
+	if (bflag && dflag)
+		errx(2, "-d writes text: -b does not apply");
 	if ((m = qkv_model_open(qkv_model_default(model), &e)) == NULL ||
 	    (tok = qkv_tok_open(m, &e)) == NULL)
 		errx(1, "%s", e.msg);
@@ -540,8 +744,18 @@ main(int argc, char **argv)
 		errx(1, "%s", e.msg);
 	if (out != NULL)
 		outname = out;
+	if (bflag && open_writer(o, qkv_model_path(m), &e) < 0) {
+		qkv_out_abort(o);
+		errx(1, "%s", e.msg);
+	}
 	rc = dflag ? decode_all(&ip, o, &e) : encode_all(&ip, o, (int)nthreads,
 	    &e);
+	if (writer != NULL) {
+		if (rc < 0)
+			qkv_writer_free(writer);
+		else
+			rc = qkv_writer_close(writer, &e);
+	}
 	if (rc < 0) {
 		qkv_out_abort(o);
 		errx(1, "%s", e.msg);

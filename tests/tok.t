@@ -91,6 +91,37 @@ done
 cut -f1 "$T/hard.bert.s" >"$T/exp"
 same "$T/out" "$T/exp" "hard: bert -s from vocab.txt"
 
+# -b: the same ids, the line as read, the token types, in a qkv stream
+# (read back by the format's reference reader, formats/qkv.py)
+DUMP="$PY tests/tok/qkvdump.py"
+for m in bert gpt2; do
+	src=$V/bert-base-uncased
+	[ $m = gpt2 ] && src=$V/gpt2
+	"$TOK" -m "$src" -b "$T/man-intl.txt" >"$T/b.qkv"
+	$DUMP ids <"$T/b.qkv" >"$T/out"
+	same "$T/out" "$T/man-intl.$m.ids" "man-intl: $m -b ids"
+	$DUMP text <"$T/b.qkv" >"$T/out"
+	same "$T/out" "$T/man-intl.txt" "man-intl: $m -b text is the line"
+	"$TOK" -m "$src" -b -s "$T/hard.txt" >"$T/b.qkv"
+	$DUMP ids <"$T/b.qkv" >"$T/out"
+	cut -f1 "$T/hard.$m.s" >"$T/exp"
+	same "$T/out" "$T/exp" "hard: $m -b -s ids"
+	$DUMP token_type_ids <"$T/b.qkv" >"$T/out"
+	cut -f2 "$T/hard.$m.s" >"$T/exp"
+	same "$T/out" "$T/exp" "hard: $m -b -s token_type_ids"
+	$DUMP text <"$T/b.qkv" >"$T/out"
+	same "$T/out" "$T/hard.txt" "hard: $m -b text is the raw line"
+	"$TOK" -m "$src" -d "$T/b.qkv" >"$T/out"
+	"$TOK" -m "$src" -s "$T/hard.txt" | "$TOK" -m "$src" -d >"$T/exp"
+	same "$T/out" "$T/exp" "hard: $m -d reads -b streams"
+done
+"$TOK" -m $V/bert-base-uncased -b --offsets "$T/hard.txt" | $DUMP offsets |
+    perl -ne 'chomp; my @v = split / /; my @p;
+	for (my $i = 0; $i < @v; $i += 2) { push @p, "$v[$i]:$v[$i+1]" } print join(" ", @p), "\n"' \
+    >"$T/out"
+sed 's/[0-9]*:\([0-9]*:[0-9]*\)/\1/g' "$T/hard.bert.offs" >"$T/exp"
+same "$T/out" "$T/exp" "hard: bert -b --offsets"
+
 # BERT: decode is HF decode; offsets are HF's, in bytes
 for c in hard prose man-intl; do
 	"$TOK" -m $V/bert-base-uncased -d "$T/$c.bert.ids" >"$T/out"
