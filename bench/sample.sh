@@ -73,17 +73,20 @@ print(s)")
 	tp= tg=
 	if [ $dt = f32 ]; then
 		tp=0 tg=0
-		for set in "1 $J" "$J 1"; do
+		# torch threads x OpenBLAS threads: each way of using J cores
+		echo "1 $J" >"$W/sets"
+		[ "$J" -gt 1 ] && echo "$J 1" >>"$W/sets"
+		while read -r set; do
 			set -- $set
 			out=$(TORCH_THREADS=$1 OPENBLAS_NUM_THREADS=$2 \
 			    OMP_NUM_THREADS=$1 $PY bench/sample_torch.py "$M" \
-			    "$W/prompt.txt" $NG "$REPS")
+			    "$W/prompt.txt" $NG "$REPS" </dev/null)
 			echo "      pytorch torch threads $1, OpenBLAS threads $2: $out"
 			p=$(echo "$out" | awk '{ print $2 }')
 			g=$(echo "$out" | awk '{ print $4 }')
 			tp=$(awk -v a="$tp" -v b="$p" 'BEGIN { print (b > a ? b : a) }')
 			tg=$(awk -v a="$tg" -v b="$g" 'BEGIN { print (b > a ? b : a) }')
-		done
+		done <"$W/sets"
 	fi
 	lp= lg=
 	if [ -n "${LB:-}" ]; then

@@ -17,8 +17,7 @@ struct gpt2_pick {
 	int V;
 	uint8_t *seen;		/* ids seen, for the repetition penalty */
 	int32_t *cand;		/* candidate ids */
-	float *tmp;		/* selection work space */
-	double *w;		/* candidate weights exp((l - max) / T) */
+	float *tmp;		/* selection work space, then weights */
 };
 
 void
@@ -29,7 +28,6 @@ gpt2_pick_free(gpt2_pick *p)
 	free(p->seen);
 	free(p->cand);
 	free(p->tmp);
-	free(p->w);
 	free(p);
 }
 
@@ -43,8 +41,7 @@ gpt2_pick_new(int V, qkv_err *e)
 	p->V = V;
 	if ((p->seen = qkv_calloc((size_t)V, 1, e)) == NULL ||
 	    (p->cand = qkv_calloc((size_t)V, sizeof *p->cand, e)) == NULL ||
-	    (p->tmp = qkv_calloc((size_t)V, sizeof *p->tmp, e)) == NULL ||
-	    (p->w = qkv_calloc((size_t)V, sizeof *p->w, e)) == NULL) {
+	    (p->tmp = qkv_calloc((size_t)V, sizeof *p->tmp, e)) == NULL) {
 		gpt2_pick_free(p);
 		return NULL;
 	}
@@ -120,24 +117,45 @@ kth_largest(float *x, int n, int k)
 	return x[want];
 }
 
-/* Candidates sorted by weight descending, id ascending. */
-static int
-cmp_cand(const void *a, const void *b, void *arg)
+/*
+ * The weight below which no id is in the nucleus: the largest tau with
+ * mass(w >= tau) >= need, found by a radix select over the bits of the
+ * (positive) float weights, 11 + 11 + 10 bits; no sort.
+ */
+static uint32_t
+nucleus_tau(const float *w, int n, double need)
 {
-	const double *sort_w = arg;
-	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	double hm[2048], above = 0;
+	uint32_t pref = 0;
+	int known = 0;
 
-	if (sort_w[x] != sort_w[y])
-		return sort_w[x] > sort_w[y] ? -1 : 1;
-	return x < y ? -1 : x > y;
+	for (int level = 0; level < 3; level++) {
+		int width = level < 2 ? 11 : 10, shift = 32 - known - width, k;
+		memset(hm, 0, sizeof(double) << width);
+		for (int i = 0; i < n; i++) {
+			uint32_t b;
+			memcpy(&b, &w[i], 4);
+			if (known && b >> (32 - known) != pref)
+				continue;
+			hm[(b >> shift) & ((1u << width) - 1)] += w[i];
+		}
+		for (k = (1 << width) - 1; k > 0; k--) {
+			if (above + hm[k] >= need)
+				break;
+			above += hm[k];
+		}
+		pref = pref << width | (uint32_t)k;
+		known += width;
+	}
+	return pref;
 }
 
 int32_t
-gpt2_pick_next(gpt2_pick *p, const gpt2_sampler *s, float *logits, uint64_t item,
-    uint64_t step)
+gpt2_pick_next(gpt2_pick *p, const gpt2_sampler *s, float *logits,
+    uint64_t item, uint64_t step)
 {
-	int V = p->V, n = 0, sorted = 0;
-	float mx;
+	int V = p->V, n = 0;
+	float mx, *w = p->tmp;
 	double total = 0, u, cum;
 
 	if (s->rep_penalty != 1.0) {
@@ -150,15 +168,17 @@ gpt2_pick_next(gpt2_pick *p, const gpt2_sampler *s, float *logits, uint64_t item
 	if (s->temperature <= 0 || s->top_k == 1)
 		return argmax(logits, V);
 
-	/* top-k: exactly k ids, ties at the boundary to the lowest ids */
+	/* candidates in id order.  top-k: exactly k ids, ties at the
+	 * boundary to the lowest ids */
 	if (s->top_k > 0 && s->top_k < V) {
 		memcpy(p->tmp, logits, (size_t)V * sizeof *p->tmp);
 		float th = kth_largest(p->tmp, V, s->top_k);
+		int above = 0;
 		for (int v = 0; v < V; v++)
-			if (logits[v] > th)
-				p->cand[n++] = v;
-		for (int v = 0; v < V && n < s->top_k; v++)
-			if (logits[v] == th)
+			above += logits[v] > th;
+		int ties = s->top_k - above;
+		for (int v = 0; v < V; v++)
+			if (logits[v] > th || (logits[v] == th && ties-- > 0))
 				p->cand[n++] = v;
 	} else {
 		for (int v = 0; v < V; v++)
@@ -168,54 +188,43 @@ gpt2_pick_next(gpt2_pick *p, const gpt2_sampler *s, float *logits, uint64_t item
 	for (int i = 1; i < n; i++)
 		if (logits[p->cand[i]] > mx)
 			mx = logits[p->cand[i]];
-	for (int i = 0; i < n; i++) {
-		int32_t v = p->cand[i];
-		p->w[v] = exp(((double)logits[v] - mx) / s->temperature);
-		total += p->w[v];
-	}
+	/* w[i] = exp((l - max) / T), vectorised; the largest is 1 */
+	float inv_t = (float)(1.0 / s->temperature);
+	for (int i = 0; i < n; i++)
+		w[i] = (logits[p->cand[i]] - mx) * inv_t;
+	nn_exp_fast(w, (size_t)n);
+	for (int i = 0; i < n; i++)
+		total += w[i];
 
-	/* top-p: the fewest most likely ids whose mass reaches p */
+	/* top-p: the fewest most likely ids whose mass reaches p; equal
+	 * weights at the boundary taken by lowest id */
 	if (s->top_p < 1.0) {
-		double need = s->top_p * total, mass;
-		double th = 1.0;	/* the largest weight is exp(0) */
-		int m;
-		/* only ids of weight >= th can be in the nucleus once the
-		 * mass at or above th reaches it: keep the sort short */
-		for (;;) {
-			mass = 0;
-			m = 0;
-			for (int i = 0; i < n; i++)
-				if (p->w[p->cand[i]] >= th) {
-					mass += p->w[p->cand[i]];
-					m++;
-				}
-			if (mass >= need || th == 0)
-				break;
-			th = th > 1e-300 ? th / 16 : 0;
+		double need = s->top_p * total, mass = 0;
+		uint32_t tau = nucleus_tau(w, n, need), b;
+		for (int i = 0; i < n; i++) {
+			memcpy(&b, &w[i], 4);
+			if (b > tau)
+				mass += w[i];
 		}
-		int j = 0;
-		for (int i = 0; i < n; i++)
-			if (p->w[p->cand[i]] >= th)
-				p->cand[j++] = p->cand[i];
+		int m = 0;
+		for (int i = 0; i < n; i++) {
+			memcpy(&b, &w[i], 4);
+			if (b > tau || (b == tau && mass < need)) {
+				if (b == tau)
+					mass += w[i];
+				p->cand[m] = p->cand[i];
+				w[m++] = w[i];
+			}
+		}
 		n = m;
-		qsort_r(p->cand, (size_t)n, sizeof *p->cand, cmp_cand, p->w);
-		sorted = 1;
-		cum = 0;
-		for (j = 0; j < n; j++) {
-			cum += p->w[p->cand[j]];
-			if (cum >= need)
-				break;
-		}
-		n = j < n ? j + 1 : n;
-		total = cum;
-	}
-	if (!sorted && n < V) {
-		qsort_r(p->cand, (size_t)n, sizeof *p->cand, cmp_cand, p->w);
+		total = 0;
+		for (int i = 0; i < n; i++)
+			total += w[i];
 	}
 	u = uniform(s->seed, item, step) * total;
 	cum = 0;
 	for (int i = 0; i < n; i++) {
-		cum += p->w[p->cand[i]];
+		cum += w[i];
 		if (u < cum)
 			return p->cand[i];
 	}

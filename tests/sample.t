@@ -141,6 +141,40 @@ $S -m $M "$T/noids.qkv" >/dev/null 2>"$T/e"; rc=$?
 t "qkv stream without ids: exit 1 naming the column" sh -c \
     "test $rc -eq 1 && grep -q \"no 'ids' column\" $T/e"
 
+# a qkv model file made by pack -i: the same model through the same API
+P=${QKV_BIN:-bin}/pack
+if $P -i $M -q -o "$T/m.qkv" && $P -i $M -q --dtype bf16 -o "$T/m16.qkv"; then
+	$S -m "$T/m.qkv" -t 0 -E -n 32 $M/ref/batch/ids.txt >"$T/got"
+	$S -m $M -t 0 -E -n 32 $M/ref/batch/ids.txt >"$T/want"
+	t "a qkv model file (pack -i): the same greedy tokens" cmp "$T/want" "$T/got"
+	$S -m "$T/m16.qkv" --score $M/ref/single/ids.txt >"$T/got"
+	$S -m $M --score $M/ref/single/ids.txt >"$T/want"
+	t "a BF16 qkv model file scores within 0.5 nat of F32" $PY -c "
+a = float(open('$T/got').read().split()[0]); b = float(open('$T/want').read().split()[0])
+assert a != b and abs(a - b) < 0.5, (a, b)"
+else
+	t "pack -i makes qkv model files" false
+fi
+
+# written as made: the first line comes out while the input is still open
+mkfifo "$T/fifo"
+(echo "$ids"; sleep 30) >"$T/fifo" &
+wpid=$!
+timeout 20 sh -c "$S -m $M -n 3 -s 1 <'$T/fifo' | head -1" >"$T/first" 2>/dev/null
+kill $wpid 2>/dev/null
+t "streamed: a line's ids arrive before the input ends" \
+    test "$(wc -w <"$T/first")" -eq 3
+
+# the whole pipeline with the tokenizer, when tok is built
+if ${QKV_BIN:-bin}/tok -m $M </dev/null >/dev/null 2>&1; then
+	TK=${QKV_BIN:-bin}/tok
+	head -2 $M/ref/batch/sentences.txt >"$T/s"
+	$TK -m $M "$T/s" | $S -m $M -t 0 -E -n 8 --echo | $TK -m $M -d >"$T/o"
+	t "tok | sample --echo | tok -d: each line starts with its sentence" $PY -c "
+s = open('$T/s').read().splitlines(); o = open('$T/o').read().splitlines()
+assert len(o) == 2 and all(b.startswith(a) and len(b) > len(a) for a, b in zip(s, o)), o"
+fi
+
 # | head: ends quietly
 yes "$ids" | head -50 | $S -m $M -s 1 -n 50 2>"$T/e" | head -2 >/dev/null
 t "| head: no complaint" test ! -s "$T/e"
