@@ -85,9 +85,17 @@ uint32_t tok_hash(const void *p, size_t n);
 /* Grow *p (elements of elsize, capacity *cap) to hold need elements. */
 int tok_grow(void *pp, size_t *cap, size_t need, size_t elsize, qkv_err *e);
 
-/* String -> int32 hash table; keys live in an arena. */
+/* String -> int32 hash table; keys live in an arena.  A slot holds what
+ * a lookup needs (hash, value, key's place) so a hit costs the slot and
+ * the key's bytes, a miss usually the slot alone; ent keeps the keys in
+ * insertion order for iteration. */
+struct stslot {
+	uint32_t hash;
+	int32_t val;
+	uint32_t off, len;	/* len UINT32_MAX: empty */
+};
 struct strtab {
-	uint32_t *slot;		/* entry index + 1; 0 = empty */
+	struct stslot *slot;
 	size_t mask;
 	struct stent { uint32_t off, len, hash; int32_t val; } *ent;
 	size_t n, cap;

@@ -118,14 +118,12 @@ find_range(uint32_t c, int field)
 	return NULL;
 }
 
-/* Sorted by cp, ending with a sentinel cp 0xFFFFFFFF. */
+/* Sorted by cp; n entries before the sentinel. */
 static const struct tu_fixmap *
-find_map(const struct tu_fixmap *tab, uint32_t c)
+find_map(const struct tu_fixmap *tab, size_t n, uint32_t c)
 {
-	size_t lo = 0, hi = 0;
+	size_t lo = 0, hi = n;
 
-	while (tab[hi].cp != 0xffffffffu)
-		hi++;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (c < tab[mid].cp)
@@ -156,11 +154,13 @@ tu_props(uint32_t c, struct tu_props *p)
 	for (int f = 0; f < TU_F_N; f++)
 		if ((r = find_range(c, f)) != NULL)
 			*field[f] = r->value;
-	if ((m = find_map(tu_fix_nfd, c)) != NULL) {
+	if ((m = find_map(tu_fix_nfd, sizeof tu_fix_nfd / sizeof *tu_fix_nfd -
+	    1, c)) != NULL) {
 		p->nnfd = m->n;
 		memcpy(p->nfd, m->m, sizeof p->nfd);
 	}
-	if ((m = find_map(tu_fix_low, c)) != NULL) {
+	if ((m = find_map(tu_fix_low, sizeof tu_fix_low / sizeof *tu_fix_low -
+	    1, c)) != NULL) {
 		p->nlow = m->n;
 		memcpy(p->low, m->m, sizeof p->low);
 	}

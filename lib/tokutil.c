@@ -62,8 +62,9 @@ strtab_init(struct strtab *t, size_t hint, qkv_err *e)
 	memset(t, 0, sizeof *t);
 	while (n < hint * 2)
 		n *= 2;
-	if ((t->slot = qkv_calloc(n, sizeof *t->slot, e)) == NULL)
+	if ((t->slot = qkv_malloc(n * sizeof *t->slot, e)) == NULL)
 		return -1;
+	memset(t->slot, 0xff, n * sizeof *t->slot);
 	t->mask = n - 1;
 	return 0;
 }
@@ -77,18 +78,29 @@ strtab_free(struct strtab *t)
 	memset(t, 0, sizeof *t);
 }
 
+static inline int
+same_key(const char *a, const char *b, size_t n)
+{
+	/* words are short: compare in place before calling memcmp */
+	if (n <= 8) {
+		for (size_t i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return 0;
+		return 1;
+	}
+	return memcmp(a, b, n) == 0;
+}
+
 static size_t
 strtab_find(const struct strtab *t, const char *k, size_t n, uint32_t h)
 {
 	size_t i = h & t->mask;
 
 	for (;;) {
-		uint32_t s = t->slot[i];
-		if (s == 0)
-			return i;
-		const struct stent *x = &t->ent[s - 1];
-		if (x->hash == h && x->len == n &&
-		    memcmp(t->arena + x->off, k, n) == 0)
+		const struct stslot *x = &t->slot[i];
+		if (x->len == UINT32_MAX ||
+		    (x->hash == h && x->len == n &&
+		    same_key(t->arena + x->off, k, n)))
 			return i;
 		i = (i + 1) & t->mask;
 	}
@@ -98,18 +110,20 @@ static int
 strtab_rehash(struct strtab *t, qkv_err *e)
 {
 	size_t n = (t->mask + 1) * 2;
-	uint32_t *ns = qkv_calloc(n, sizeof *ns, e);
+	struct stslot *ns = qkv_malloc(n * sizeof *ns, e);
 
 	if (ns == NULL)
 		return -1;
+	memset(ns, 0xff, n * sizeof *ns);
 	free(t->slot);
 	t->slot = ns;
 	t->mask = n - 1;
 	for (size_t j = 0; j < t->n; j++) {
-		size_t i = t->ent[j].hash & t->mask;
-		while (t->slot[i] != 0)
+		const struct stent *x = &t->ent[j];
+		size_t i = x->hash & t->mask;
+		while (t->slot[i].len != UINT32_MAX)
 			i = (i + 1) & t->mask;
-		t->slot[i] = (uint32_t)j + 1;
+		t->slot[i] = (struct stslot){x->hash, x->val, x->off, x->len};
 	}
 	return 0;
 }
@@ -120,20 +134,32 @@ strtab_put(struct strtab *t, const char *k, size_t n, int32_t v, qkv_err *e)
 	uint32_t h = tok_hash(k, n);
 	size_t i = strtab_find(t, k, n, h);
 
-	if (t->slot[i] != 0) {
-		t->ent[t->slot[i] - 1].val = v;
+	if (t->slot[i].len != UINT32_MAX) {
+		/* overwrite: the slot and the key's entry (entries are in
+		 * arena order, so found by its offset) */
+		size_t lo = 0, hi = t->n;
+		t->slot[i].val = v;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (t->ent[mid].off < t->slot[i].off)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < t->n && t->ent[lo].off == t->slot[i].off)
+			t->ent[lo].val = v;
 		return 0;
 	}
-	if (n > UINT32_MAX || t->alen + n > UINT32_MAX || t->n >= INT32_MAX)
+	if (n >= UINT32_MAX || t->alen + n > UINT32_MAX || t->n >= INT32_MAX)
 		return qkv_errf(e, "vocabulary too large");
 	if (tok_grow(&t->ent, &t->cap, t->n + 1, sizeof *t->ent, e) < 0 ||
 	    tok_grow(&t->arena, &t->acap, t->alen + n + 1, 1, e) < 0)
 		return -1;
 	memcpy(t->arena + t->alen, k, n);
 	t->arena[t->alen + n] = '\0';
-	t->ent[t->n] = (struct stent){(uint32_t)t->alen, (uint32_t)n, h, v};
+	t->ent[t->n++] = (struct stent){(uint32_t)t->alen, (uint32_t)n, h, v};
+	t->slot[i] = (struct stslot){h, v, (uint32_t)t->alen, (uint32_t)n};
 	t->alen += n + 1;
-	t->slot[i] = (uint32_t)++t->n;
 	if (t->n * 2 > t->mask + 1)
 		return strtab_rehash(t, e);
 	return 0;
@@ -143,9 +169,8 @@ int32_t
 strtab_get(const struct strtab *t, const char *k, size_t n)
 {
 	uint32_t h = tok_hash(k, n);
-	size_t i = strtab_find(t, k, n, h);
 
-	return t->slot[i] ? t->ent[t->slot[i] - 1].val : -1;
+	return t->slot[strtab_find(t, k, n, h)].val;
 }
 
 /* ---- btrie ------------------------------------------------------------- */

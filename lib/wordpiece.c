@@ -47,6 +47,7 @@ struct wpblock {
 
 struct wordpiece {
 	struct strtab vocab;
+	struct strtab cont;	/* continuation tokens, prefix removed */
 	struct btrie trie;	/* node 0: word starts; node 1: after prefix */
 	struct bertnorm bn;
 	char *prefix;
@@ -251,6 +252,12 @@ wp_word(const struct wordpiece *wp, const unsigned char *w, size_t n,
 			goto unk;
 	}
 	while (start < n) {
+		/* most often the rest is a token: one lookup, not a walk */
+		int32_t id = strtab_get(start ? &wp->cont : &wp->vocab,
+		    (const char *)w + start, n - start);
+		if (id >= 0)
+			return tokout_push(o, id, ws ? ws[start] : 0,
+			    we ? we[n - 1] : 0);
 		int32_t node = btrie_child(&wp->trie, root, w[start]), bid = -1;
 		size_t bend = 0;
 		for (size_t i = start; node >= 0;) {
@@ -524,6 +531,7 @@ wp_free(struct wordpiece *wp)
 	if (wp == NULL)
 		return;
 	strtab_free(&wp->vocab);
+	strtab_free(&wp->cont);
 	btrie_free(&wp->trie);
 	tu_lazy_free(&wp->norm);
 	free(wp->prefix);
@@ -563,7 +571,8 @@ wp_finish(struct wordpiece *wp, const struct bertnorm *bn, const char *prefix,
 	if ((wp->unk = strtab_get(v, unk, strlen(unk))) < 0)
 		return qkv_errf(e, "%s: the unknown token %s is not in the "
 		    "vocabulary", where, unk);
-	if (btrie_init(&wp->trie, 2, e) < 0)
+	if (btrie_init(&wp->trie, 2, e) < 0 ||
+	    strtab_init(&wp->cont, v->n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < v->n; i++) {
 		size_t len;
@@ -576,8 +585,9 @@ wp_finish(struct wordpiece *wp, const struct bertnorm *bn, const char *prefix,
 		if (len > 0 && btrie_insert(&wp->trie, 0, t, len, id, e) < 0)
 			return -1;
 		if (len > wp->plen && memcmp(t, prefix, wp->plen) == 0 &&
-		    btrie_insert(&wp->trie, 1, t + wp->plen, len - wp->plen,
-		    id, e) < 0)
+		    (btrie_insert(&wp->trie, 1, t + wp->plen, len - wp->plen,
+		    id, e) < 0 || strtab_put(&wp->cont, t + wp->plen,
+		    len - wp->plen, id, e) < 0))
 			return -1;
 	}
 	wp->norm.build = build_block;
