@@ -65,7 +65,7 @@ with tempfile.TemporaryDirectory() as t:
         script.append(c)
         script.append("echo '@@qkv-readme %d' $?" % i)
     p = subprocess.run(["bash", "-c", "\n".join(script)], cwd=clone,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, errors="replace")
     out = p.stdout.split("\n")
     chunks, cur = {}, []
     for line in out:
