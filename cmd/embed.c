@@ -61,23 +61,25 @@ grow(void *p, size_t *cap, size_t need, size_t size)
 }
 
 /*
- * Append one sequence to the batch as the model wants it: a sequence that
- * does not start with [CLS] gets [CLS] ... [SEP] around it, as `tok -s`
+ * Append one sequence to the batch as the model wants it: a sequence
+ * without special tokens gets [CLS] ... [SEP] around it, as `tok -s`
  * would have added (a pair: [CLS] A [SEP] B [SEP], B being the tokens of
- * type 1), so tok's output with or without -s gives the same vectors;
- * -r takes ids as they are.  Token types, when the input has none, are 0
+ * type 1), so tok's output with or without -s gives the same vectors.
+ * Whether they are there: a stream's "specials" metadata says so (tok -b
+ * writes it), else a sequence that starts with [CLS] has them; -r takes
+ * ids as they are.  Token types, when the input has none, are 0
  * up to the first [SEP] and 1 after it, as in a pair.  Too long: truncated
  * (keeping a final [SEP]) or, with -x, an error.  where names the input
  * line or row for messages.
  */
 static void
 add_seq(struct batch *b, const int32_t *ids, const int32_t *types, size_t n,
-    const char *text, size_t textlen, const char *where)
+    const char *text, size_t textlen, const char *where, int specials)
 {
 	const bert_config *c = bert_cfg(model);
 	size_t start = b->ntok, nb = 0, i;
-	int wrap = !o.raw && o.cls >= 0 && o.sep >= 0 &&
-	    (n == 0 || ids[0] != o.cls);
+	int wrap = !o.raw && o.cls >= 0 && o.sep >= 0 && (specials >= 0 ?
+	    !specials : n == 0 || ids[0] != o.cls);
 	int seen_sep = 0;
 
 	if (wrap && types != NULL)
@@ -308,7 +310,9 @@ embed_stream(qkv_in *in, struct batch *b)
 	const char *name = qkv_in_name(in);
 	int32_t *ids = NULL, *types = NULL;
 	size_t idcap = 0, typecap = 0;
-	int ci, ct = -1, cx, rc;
+	int ci, ct = -1, cx, rc, specials;
+	const char *sp;
+	size_t splen;
 	qkv_cell *cells;
 	qkv_reader *r;
 	qkv_err e;
@@ -329,6 +333,10 @@ embed_stream(qkv_in *in, struct batch *b)
 	/* the first input decides whether the output has a text column */
 	if (nseq == 0 && b->n == 0 && w == NULL)
 		o.has_text = cx >= 0;
+	/* tok -b says whether it added the special tokens */
+	sp = qkv_reader_meta(r, "specials", &splen);
+	specials = sp != NULL && splen == 1 && (*sp == '0' || *sp == '1') ?
+	    *sp - '0' : -1;
 	if ((cells = calloc((size_t)qkv_reader_ncols(r), sizeof *cells)) == NULL)
 		err(1, NULL);
 	while ((rc = qkv_reader_next(r, cells, &e)) > 0) {
@@ -345,7 +353,7 @@ embed_stream(qkv_in *in, struct batch *b)
 			    &typecap, where);
 		}
 		add_seq(b, pi, pt, cells[ci].n, cx >= 0 ? cells[cx].p : NULL,
-		    cx >= 0 ? cells[cx].n : 0, where);
+		    cx >= 0 ? cells[cx].n : 0, where, specials);
 		if (b->n >= o.batch)
 			flush(b);
 	}
@@ -393,7 +401,7 @@ embed_text(qkv_in *in, struct batch *b)
 		types = grow(types, &cap, enc->n + 1, sizeof *types);
 		for (size_t i = 0; i < enc->n; i++)
 			types[i] = enc->types[i];
-		add_seq(b, enc->ids, types, enc->n, line, len, where);
+		add_seq(b, enc->ids, types, enc->n, line, len, where, 1);
 		if (b->n >= o.batch)
 			flush(b);
 	}
@@ -418,7 +426,7 @@ embed_lines(qkv_in *in, struct batch *b)
 		n = 0;
 		if (qkv_pt_parse_ids(line, len, 0, &ids, &n, &cap, &e) < 0)
 			errx(1, "%s: %s", where, e.msg);
-		add_seq(b, ids, NULL, n, NULL, 0, where);
+		add_seq(b, ids, NULL, n, NULL, 0, where, -1);
 		if (b->n >= o.batch)
 			flush(b);
 	}

@@ -153,8 +153,9 @@ check_arch(json_t *root, const char *file, qkv_err *e)
 	return 0;
 }
 
-static int
-parse_config(bert_config *c, const char *text, const char *file, qkv_err *e)
+int
+bert_config_parse(bert_config *c, const char *text, const char *file,
+    qkv_err *e)
 {
 	json_error_t je;
 	json_t *root, *j;
@@ -524,7 +525,7 @@ bert_load(qkv_model *m, qkv_err *e)
 		qkv_errf(e, "%s: no config.json", qkv_model_path(bert_model(b)));
 		goto fail;
 	}
-	if (parse_config(&b->c, cfg, "config.json", e) < 0) {
+	if (bert_config_parse(&b->c, cfg, "config.json", e) < 0) {
 		qkv_errprefix(e, qkv_model_path(bert_model(b)));
 		goto fail;
 	}

@@ -542,6 +542,12 @@ typedef struct bert_config {
 	float eps;			/* LayerNorm epsilon */
 } bert_config;
 
+/* Parse a config.json (text, NUL-terminated; file names it in errors):
+ * the model must be a BERT (model_type "bert", Bert* architectures),
+ * sizes in range, absolute positions, a supported hidden_act. */
+int bert_config_parse(bert_config *c, const char *text, const char *file,
+    qkv_err *e);
+
 typedef struct bert bert;
 /* m must outlive the bert.  Errors name the model and the tensor:
  * unknown architectures, missing tensors, shape mismatches. */
@@ -565,7 +571,9 @@ const float *bert_weight(bert *b, const char *name, int64_t rows,
 int bert_check_ids(const bert *b, const int32_t *ids, const int32_t *types,
     const int *len, int n, qkv_err *e);
 /* hidden (N,H) = the last hidden states (after the last LayerNorm) of every
- * token.  types may be NULL. */
+ * token.  types may be NULL.  The work is spread over the nn workers
+ * (nn_set_workers; keep OpenBLAS at one thread then); the result does not
+ * depend on their number. */
 int bert_encode(bert *b, const int32_t *ids, const int32_t *types,
     const int *len, int n, float *hidden, qkv_err *e);
 /* pooled (n,H) = tanh(W_pool h[CLS] + b_pool); error if no pooler. */

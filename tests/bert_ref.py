@@ -202,7 +202,8 @@ class Bert:
 
     def ln(self, x, p):
         return torch.nn.functional.layer_norm(
-            x, x.shape[-1:], self.w[p + ".weight"], self.w[p + ".bias"],
+            x, self.w[p + ".weight"].shape, self.w[p + ".weight"],
+            self.w[p + ".bias"],
             self.c["layer_norm_eps"])
 
     def lin(self, x, p):

@@ -168,6 +168,25 @@ check "stream pipeline: nearest finds the query's sentence" \
 $BIN/embed -m $G/bert-tiny-st -t <$t/q.txt | $BIN/nearest -k 1 $t/idx.qkv >$t/hit2
 check "text ids between the stages: the same answer" "cmp $t/hit $t/hit2"
 
+# the same with tok itself: tok -b, with and without -s, and text ids
+M=$G/bert-tiny-st
+r=$M/ref/batch
+$BIN/tok -m $M -b <$r/sentences.txt | $BIN/embed -m $M >$t/tidx.qkv
+sed -n 2p $r/sentences.txt | $BIN/tok -m $M -b | $BIN/embed -m $M |
+    $BIN/nearest -k 3 $t/tidx.qkv >$t/thit
+check "tok -b | embed | nearest prints the sentences, the query's first" \
+    "[ \"\$(sed -n 1p $t/thit | cut -f1,2,4,5)\" = \"1	1	2	\$(sed -n 2p $r/sentences.txt)\" ] &&
+    [ \"\$(cut -f5 $t/thit | sort)\" = \"\$(sort $r/sentences.txt)\" ]"
+check "tok -b: vectors equal the reference's" "$REF compare $r mean_pooled_l2 $t/tidx.qkv"
+$BIN/tok -m $M -s -b <$M/ref/pair/sentences.txt | $BIN/embed -m $M -p pooler >$t/tpair.qkv
+check "tok -s -b of pairs: token types from the stream" \
+    "$REF compare $M/ref/pair pooled $t/tpair.qkv"
+$BIN/tok -m $M <$r/sentences.txt | $BIN/embed -m $M >$t/tidx2.qkv
+sed -n 2p $r/sentences.txt | $BIN/tok -m $M | $BIN/embed -m $M -t |
+    $BIN/nearest -k 3 $t/tidx2.qkv >$t/thit2
+check "text ids between the stages: same rows and scores, no text" \
+    "[ \"\$(cut -f1-4 $t/thit2)\" = \"\$(cut -f1-4 $t/thit)\" ]"
+
 fails "stream without ids" 1 "embed: .*in3.qkv: the stream has no 'ids' column" \
     "$PY -c \"import sys; sys.path.insert(0, 'formats'); import qkv; qkv.write_stream('$t/in3.qkv', [('text', 'string', 'str', ())], {'text': ['a']})\" &&
     $BIN/embed -m $G/bert-tiny $t/in3.qkv"
