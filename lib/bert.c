@@ -633,20 +633,16 @@ bert_layer_forward(bert *b, const struct bert_layer *L, float *x, int N,
     const int *len, int n)
 {
 	int H = b->c.hidden, I = b->c.intermediate, NH = b->c.heads;
-	nn_weight wqkv = {L->wqkv, QKV_F32, 3 * H, H};
-	nn_weight wo = {L->wo, QKV_F32, H, H};
-	nn_weight w1 = {L->w1, QKV_F32, I, H};
-	nn_weight w2 = {L->w2, QKV_F32, H, I};
 
-	nn_matmul(b->qkv, x, &wqkv, 1, L->bqkv, N, H, 3 * H);
+	nn_linear_workers(b->qkv, x, L->wqkv, L->bqkv, N, H, 3 * H);
 	nn_attention(b->ctx, H, b->qkv, b->qkv + H, b->qkv + 2 * H, 3 * H, len,
 	    b->off, n, NH, H / NH, 1.0f / sqrtf((float)(H / NH)));
-	nn_matmul(b->tmp, b->ctx, &wo, 1, NULL, N, H, H);
+	nn_linear_workers(b->tmp, b->ctx, L->wo, NULL, N, H, H);
 	nn_residual_layernorm(x, b->tmp, L->bo, L->ln1w, L->ln1b, N, H,
 	    b->c.eps);
-	nn_matmul(b->ffn, x, &w1, 1, NULL, N, H, I);
+	nn_linear_workers(b->ffn, x, L->w1, NULL, N, H, I);
 	bias_activation(b, b->ffn, L->b1, N, I);
-	nn_matmul(b->tmp, b->ffn, &w2, 1, NULL, N, I, H);
+	nn_linear_workers(b->tmp, b->ffn, L->w2, NULL, N, I, H);
 	nn_residual_layernorm(x, b->tmp, L->b2, L->ln2w, L->ln2b, N, H,
 	    b->c.eps);
 }
