@@ -789,6 +789,10 @@ bert_pool(bert *b, int mode, const float *hidden, const int *len, int n,
 		double wsum = 0;
 
 		hidden += (size_t)T * H;
+		if (T <= 0) {
+			memset(o, 0, H * sizeof *o);	/* nothing to pool */
+			continue;
+		}
 		switch (mode) {
 		case BERT_POOL_CLS:
 			memcpy(o, h, H * sizeof *o);

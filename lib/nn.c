@@ -1327,7 +1327,11 @@ enc_att_task(void *arg, int t, float *att)
 	struct enc_att_job *j = arg;
 	int s = t / j->nhead, h = t % j->nhead, T = j->len[s], hd = j->hd;
 	size_t o = j->off[s], col = (size_t)h * hd;
-	int R = NN_SCRATCH / T < T ? NN_SCRATCH / T : T;
+	int R;
+
+	if (T <= 0)
+		return;
+	R = NN_SCRATCH / T < T ? NN_SCRATCH / T : T;
 
 	for (int r0 = 0; r0 < T; r0 += R) {
 		int nr = T - r0 < R ? T - r0 : R;
