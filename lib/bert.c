@@ -270,10 +270,13 @@ shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
 }
 
 /* Release the file pages a converted tensor was read from: the f32 copy
- * is what stays, so the mapping need not hold memory too. */
+ * is what stays, so the mapping need not hold memory too.  MADV_PAGEOUT
+ * reclaims without discarding: pages of a mapped file are read again if
+ * needed, and memory that is not a file mapping keeps its contents. */
 static void
 drop_pages(const void *p, size_t n)
 {
+#ifdef MADV_PAGEOUT
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t a = (uintptr_t)p, z = a + n;
 
@@ -282,7 +285,11 @@ drop_pages(const void *p, size_t n)
 	a = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
 	z &= ~((uintptr_t)pg - 1);
 	if (z > a)
-		madvise((void *)a, z - a, MADV_DONTNEED);
+		madvise((void *)a, z - a, MADV_PAGEOUT);
+#else
+	(void)p;
+	(void)n;
+#endif
 }
 
 /* A tensor as it is stored, checked against the shape it must have. */
