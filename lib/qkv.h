@@ -393,6 +393,11 @@ void nn_attention_causal(float *out, const float *q, int ldq, const float *k,
     const float *v, int ldkv, float *att, int T, int past, int n_head,
     int hd, float scale);
 
+/* out (N,OC) = inp (N,C) w^T + b, w (OC,C) f32 as PyTorch Linear, spread
+ * over the workers with as little repacking of inp as the size allows;
+ * results do not depend on the number of workers. */
+void nn_linear_workers(float *out, const float *inp, const float *w,
+    const float *b, int N, int C, int OC);
 /* The pieces of a bidirectional encoder layer, spread over the workers
  * (by rows, or by sequence and head), so with workers keep OpenBLAS at one
  * thread.  x (N,C) = LN(x + y + bias) * w + b; y and bias may be NULL. */
