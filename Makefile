@@ -1,6 +1,7 @@
 # qkv - BERT and GPT as Unix filters.
 #
 #   make            build lib/libqkv.a and every program into bin/
+#   make demo       build, then run examples/demo.sh
 #   make check      run the whole test suite (prove, TAP)
 #   make asan       build into build-asan/ with ASan+UBSan and run the suite
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
@@ -53,6 +54,10 @@ tests/bin/%: tests/unit/%.c $(LIBA) tests/unit/tap.h
 	$(CC) $(QKV_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 units: $(UNITS)
+
+# The main job on what the repository ships (README's first command).
+demo: all
+	examples/demo.sh
 
 # The suite: TAP scripts in tests/*.t (shell or C unit runners) under prove.
 check: all units
@@ -115,7 +120,7 @@ install: all
 clean:
 	rm -rf $(B) build-asan build-fuzz bin lib/libqkv.a tests/bin tests/tmp
 
-.PHONY: all check units asan fuzz fuzz-build install clean
+.PHONY: all demo check units asan fuzz fuzz-build install clean
 .SECONDARY:
 
 -include $(LIBOBJ:.o=.d) $(PROGS:%=$(B)/cmd/%.d)

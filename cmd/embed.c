@@ -110,8 +110,8 @@ add_seq(struct batch *b, const int32_t *ids, const int32_t *types, size_t n,
 			t = types[i];
 		else if (types != NULL)
 			t = nb > 0 && i >= n - nb - 1;
-		else
-			t = seen_sep && i > 0;
+		else	/* a model with one token type has no pairs */
+			t = seen_sep && i > 0 && c->type_vocab > 1;
 		if (t < 0 || t >= c->type_vocab)
 			errx(1, "%s: token type %ld is outside 0 to %d", where,
 			    (long)t, c->type_vocab - 1);

@@ -45,9 +45,15 @@ read_query(float *v, qkv_err *e)
 	int rc;
 
 	if (qs.r == NULL) {
-		if ((rc = qkv_in_line(qs.in, &line, &len, 64 * (size_t)qs.dim +
-		    4096, e)) != 1)
-			return rc;
+		size_t b;
+		do {	/* skip blank lines (embed -t -p none ends sequences so) */
+			if ((rc = qkv_in_line(qs.in, &line, &len, 64 *
+			    (size_t)qs.dim + 4096, e)) != 1)
+				return rc;
+			for (b = 0; b < len && (line[b] == ' ' || line[b] == '\t' ||
+			    line[b] == '\r'); b++)
+				;
+		} while (b == len);
 		if (knn_parse_vec(line, len, v, qs.dim, e) < 0) {
 			char where[64];
 			snprintf(where, sizeof where, "<stdin>: line %ld",

@@ -270,10 +270,13 @@ shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
 }
 
 /* Release the file pages a converted tensor was read from: the f32 copy
- * is what stays, so the mapping need not hold memory too. */
+ * is what stays, so the mapping need not hold memory too.  MADV_PAGEOUT
+ * reclaims without discarding: pages of a mapped file are read again if
+ * needed, and memory that is not a file mapping keeps its contents. */
 static void
 drop_pages(const void *p, size_t n)
 {
+#ifdef MADV_PAGEOUT
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t a = (uintptr_t)p, z = a + n;
 
@@ -282,7 +285,11 @@ drop_pages(const void *p, size_t n)
 	a = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
 	z &= ~((uintptr_t)pg - 1);
 	if (z > a)
-		madvise((void *)a, z - a, MADV_DONTNEED);
+		madvise((void *)a, z - a, MADV_PAGEOUT);
+#else
+	(void)p;
+	(void)n;
+#endif
 }
 
 /* A tensor as it is stored, checked against the shape it must have. */
@@ -633,20 +640,16 @@ bert_layer_forward(bert *b, const struct bert_layer *L, float *x, int N,
     const int *len, int n)
 {
 	int H = b->c.hidden, I = b->c.intermediate, NH = b->c.heads;
-	nn_weight wqkv = {L->wqkv, QKV_F32, 3 * H, H};
-	nn_weight wo = {L->wo, QKV_F32, H, H};
-	nn_weight w1 = {L->w1, QKV_F32, I, H};
-	nn_weight w2 = {L->w2, QKV_F32, H, I};
 
-	nn_matmul(b->qkv, x, &wqkv, 1, L->bqkv, N, H, 3 * H);
+	nn_linear_workers(b->qkv, x, L->wqkv, L->bqkv, N, H, 3 * H);
 	nn_attention(b->ctx, H, b->qkv, b->qkv + H, b->qkv + 2 * H, 3 * H, len,
 	    b->off, n, NH, H / NH, 1.0f / sqrtf((float)(H / NH)));
-	nn_matmul(b->tmp, b->ctx, &wo, 1, NULL, N, H, H);
+	nn_linear_workers(b->tmp, b->ctx, L->wo, NULL, N, H, H);
 	nn_residual_layernorm(x, b->tmp, L->bo, L->ln1w, L->ln1b, N, H,
 	    b->c.eps);
-	nn_matmul(b->ffn, x, &w1, 1, NULL, N, H, I);
+	nn_linear_workers(b->ffn, x, L->w1, NULL, N, H, I);
 	bias_activation(b, b->ffn, L->b1, N, I);
-	nn_matmul(b->tmp, b->ffn, &w2, 1, NULL, N, I, H);
+	nn_linear_workers(b->tmp, b->ffn, L->w2, NULL, N, I, H);
 	nn_residual_layernorm(x, b->tmp, L->b2, L->ln2w, L->ln2b, N, H,
 	    b->c.eps);
 }
@@ -793,6 +796,10 @@ bert_pool(bert *b, int mode, const float *hidden, const int *len, int n,
 		double wsum = 0;
 
 		hidden += (size_t)T * H;
+		if (T <= 0) {
+			memset(o, 0, H * sizeof *o);	/* nothing to pool */
+			continue;
+		}
 		switch (mode) {
 		case BERT_POOL_CLS:
 			memcpy(o, h, H * sizeof *o);

@@ -415,6 +415,10 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 	m->gstart[ng] = (int32_t)nm;
 	for (size_t g = 0; g < ng; g++)
 		m->order[g] = (int32_t)g;
+	/* The reference shuffles every candidate, then takes them in order
+	 * until enough are chosen.  (Drawing the order lazily from the front
+	 * would save a fifth of mask's time with the same distribution, but
+	 * change every masking made so far with the same seed.) */
 	p_shuffle32(r, m->order, ng);
 
 	if (n > 0)
@@ -427,10 +431,10 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 		want = m->o.max_predictions;
 	long np = 0;
 	for (size_t k = 0; k < ng; k++) {
-		int32_t g = m->order[k];
-		long len = m->gstart[g + 1] - m->gstart[g];
 		if (np >= want)
 			break;
+		int32_t g = m->order[k];
+		long len = m->gstart[g + 1] - m->gstart[g];
 		if (np + len > want)
 			continue;	/* a whole word that does not fit */
 		for (int32_t j = m->gstart[g]; j < m->gstart[g + 1]; j++) {

@@ -393,6 +393,11 @@ void nn_attention_causal(float *out, const float *q, int ldq, const float *k,
     const float *v, int ldkv, float *att, int T, int past, int n_head,
     int hd, float scale);
 
+/* out (N,OC) = inp (N,C) w^T + b, w (OC,C) f32 as PyTorch Linear, spread
+ * over the workers with as little repacking of inp as the size allows;
+ * results do not depend on the number of workers. */
+void nn_linear_workers(float *out, const float *inp, const float *w,
+    const float *b, int N, int C, int OC);
 /* The pieces of a bidirectional encoder layer, spread over the workers
  * (by rows, or by sequence and head), so with workers keep OpenBLAS at one
  * thread.  x (N,C) = LN(x + y + bias) * w + b; y and bias may be NULL. */
@@ -886,6 +891,11 @@ int bert_nsp_score(bert *b, const int32_t *ids, const int32_t *types,
 enum { BERT_FILL = 1, BERT_SCORE = 2 };
 int bert_heads_filter(bert *b, bert_mlm *h, const qkv_tok *t, int mode,
     int k, qkv_in *in, FILE *out, long *lineno, qkv_err *e);
+/* The whole program: the model's encoder, head and tokenizer, the filter
+ * over the files (none: standard input), atomically to outpath (NULL:
+ * standard output).  A model without the head is refused first. */
+int bert_heads_run(qkv_model *m, int mode, int k, int nfiles, char **files,
+    const char *outpath, qkv_err *e);
 
 /* -- Pretraining data in and out (ptio.c). */
 

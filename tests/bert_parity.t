@@ -31,6 +31,8 @@ for v in "f32 hf 11" "bf16 legacy 12"; do
 	    "$REF make $m --dtype $1 --layout $2 --seed $3"
 	check "$1 reference" "$REF run $m $t/ids.txt $t/ref-$1"
 	$BIN/embed -m $m -t -p none <$t/ids.txt >$t/none
+	$BIN/embed -m $m -t -p none -j 3 <$t/ids.txt >$t/none3
+	check "$1: -j 3 gives the same bits as -j 2" "cmp $t/none $t/none3"
 	check "$1 last_hidden_state" \
 	    "$REF compare $t/ref-$1 last_hidden_state $t/none --tokens"
 	$BIN/embed -m $m -t -p pooler <$t/ids.txt >$t/pooler

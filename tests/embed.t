@@ -67,6 +67,10 @@ check "-r does not add specials" "! cmp -s $t/raw $t/wrapped"
 $BIN/embed -m $G/bert-tiny -t -B 1 -p none <$r/ids.txt >$t/b1
 $BIN/embed -m $G/bert-tiny -t -p none <$r/ids.txt >$t/b32
 check "-B 1 equals one batch" "$REF close $t/b1 $t/b32"
+# the vectors do not depend on the number of threads
+$BIN/embed -m $G/bert-tiny -t -j 1 -p none <$r/ids.txt >$t/j1
+$BIN/embed -m $G/bert-tiny -t -j 3 -p none <$r/ids.txt >$t/j3
+check "-j 1 and -j 3 give the same bits" "cmp $t/j1 $t/j3"
 # files as arguments, in order
 s1=$G/bert-tiny/ref/single/ids.txt
 $BIN/embed -m $G/bert-tiny -t $s1 $r/ids.txt >$t/two

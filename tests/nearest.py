@@ -323,7 +323,7 @@ cases = [
     ("a text vector of another dimension", [path("x.npy")], path("q.bad"), 1,
      "line 2: expected 37 numbers, found 36"),
     ("a text vector with a word", [path("x.npy")], None, 1,
-     "line 1: 'one' is not a number"),
+     "line 3: 'one' is not a number"),
     ("index files of two dimensions", [path("x.npy"), path("d5.qkv")], qtxt, 1,
      "d5.qkv: dimension 5, the index has 37"),
     ("an index of two tensors", [path("two.qkv")], qtxt, 1, "2 tensors"),
@@ -338,7 +338,7 @@ cases = [
 ]
 for what, args, stdin, status, msg in cases:
     if stdin is None:
-        rc, out, err = run(args, data=b"one two\n")
+        rc, out, err = run(args, data=b"\n \t\none two\n")
     else:
         rc, out, err = run(args, stdin=stdin)
     lines = err.splitlines()

@@ -57,7 +57,8 @@ ok(shapes == {"input_ids": (N, 128), "input_mask": (N, 128),
               "segment_ids": (N, 128), "masked_lm_positions": (N, 20),
               "masked_lm_ids": (N, 20), "masked_lm_weights": (N, 20),
               "next_sentence_labels": (N, 1)}
-   and whole["input_ids"].dtype == np.int64
+   and all(whole[k].dtype == np.int64 for k in names
+           if k != "masked_lm_weights")
    and whole["masked_lm_weights"].dtype == np.float32,
    "shapes [N,128] [N,20] [N,1], int64 and float32")
 m = whole["input_mask"]
