@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Write the seeds of the qkvmodel fuzz target, tests/fuzz/seeds/qkvmodel/:
-qkv model files as `pack -i` makes them, of micro models cut from the tiny
+qkv model files as `pack -i` makes them, and of the hfdir target,
+tests/fuzz/seeds/hfdir/: the same directories in hfdir.c's layout (one of
+them with its weights in two shards and an index), of micro models cut from the tiny
 test checkpoints (tests/data/golden): every tensor sliced to a few rows, one
 layer, the configs and tokenizer files kept (the BERT vocabulary cut to its
 first 64 tokens), so the fuzzer mutates structure, not megabytes of weights.
@@ -119,7 +121,40 @@ models = [
     ("gpt2", "gpt2-tiny", gpt2_cut, gpt2_cfg, None, "f16"),
     ("gpt2-f16", "gpt2-tiny-legacy-f16", gpt2_cut, gpt2_cfg, None, None),
 ]
+HF_SEP = b"\nQKVFILE"
+HF_NAMES = ["config.json", "model.safetensors", "model.safetensors.index.json",
+            "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+            "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json",
+            "tokenizer_config.json", "special_tokens_map.json",
+            "sentence_bert_config.json", "modules.json", "1_Pooling/config.json"]
+
+
+def hfdir_seed(d, path, shard=False):
+    """The directory d as one hfdir.c input; shard: weights split in two."""
+    if shard:
+        t = st_read(os.path.join(d, "model.safetensors"))
+        names = sorted(t)
+        half = {n: i * 2 // len(names) for i, n in enumerate(names)}
+        for k in (0, 1):
+            st_write(os.path.join(d, HF_NAMES[3 + k]),
+                     {n: t[n] for n in names if half[n] == k})
+        with open(os.path.join(d, HF_NAMES[2]), "w") as f:
+            json.dump({"metadata": {}, "weight_map":
+                       {n: HF_NAMES[3 + half[n]] for n in names}}, f)
+        os.remove(os.path.join(d, "model.safetensors"))
+    parts = []
+    for i, n in enumerate(HF_NAMES):
+        p = os.path.join(d, n)
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                parts.append(bytes([i]) + f.read())
+    with open(path, "wb") as f:
+        f.write(HF_SEP.join(parts))
+
+
+hfout = os.path.join(top, "tests", "fuzz", "seeds", "hfdir")
 os.makedirs(out, exist_ok=True)
+os.makedirs(hfout, exist_ok=True)
 tmp = tempfile.mkdtemp()
 try:
     for name, src, cut, cfg, vk, dtype in models:
@@ -129,5 +164,8 @@ try:
         if dtype:
             cmd += ["--dtype", dtype]
         subprocess.run(cmd, check=True)
+        hfdir_seed(d, os.path.join(hfout, name))
+        if name == "bert":
+            hfdir_seed(d, os.path.join(hfout, name + "-sharded"), shard=True)
 finally:
     shutil.rmtree(tmp)
