@@ -4,6 +4,9 @@
 # -j1), does nothing when re-run, and rebuilds only what a touched input
 # feeds; mansearch.sh answers from an index of qkv's own man pages.
 cd "$(dirname "$0")/.." || exit 1
+# make as a user runs it, not as a sub-make of `make -j2 check` (whose
+# jobserver it cannot reach) or of `make asan` (whose variables it would get)
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS
 top=$(pwd)
 bin=${QKV_BIN:-$top/bin}
 py=${PYTHON:-python3}
