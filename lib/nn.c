@@ -466,6 +466,29 @@ gemv_in_out_512_body(float *y, const float *x, const void *w, int dtype, int C,
 		for (int k = 0; k < 8; k++)
 			xs[k] = _mm512_set1_ps(x[i + k]);
 		int o = 0;
+		/* the next eight rows' lines into L2, one line at a time
+		 * while this group reads its own: a new group starts eight
+		 * streams the hardware prefetchers have to find anew (F16:
+		 * 15.5 -> 23 GB/s on one core, measured) */
+		if (i + 16 <= C) {
+			const int per = dtype == QKV_F32 ? 16 : 32;
+			const char *pf = r0 + 8 * ld;
+			for (; o + per <= nv; o += per) {
+				const char *p = r0 + (size_t)o * es;
+				for (int k = 0; k < 8; k++)
+					_mm_prefetch(pf + (size_t)k * ld +
+					    (size_t)o * es, _MM_HINT_T1);
+				for (int h = 0; h < per; h += 16) {
+					__m512 acc = _mm512_loadu_ps(y + o + h);
+					for (int k = 0; k < 8; k++)
+						acc = _mm512_fmadd_ps(xs[k],
+						    load16_512(p + (size_t)k *
+						    ld + (size_t)h * es, dtype),
+						    acc);
+					_mm512_storeu_ps(y + o + h, acc);
+				}
+			}
+		}
 		for (; o < nv; o += 16) {
 			const char *p = r0 + (size_t)o * es;
 			__m512 acc = _mm512_loadu_ps(y + o);
@@ -547,6 +570,30 @@ gemv_in_out_256_body(float *y, const float *x, const void *w, int dtype, int C,
 		__m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]),
 		    x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
 		int o = 0;
+		/* the next four rows' lines into L2, as the AVX-512 kernel
+		 * does for its eight */
+		if (i + 8 <= C) {
+			const int per = dtype == QKV_F32 ? 16 : 32;
+			for (; o + per <= nv; o += per) {
+				size_t b = (size_t)o * es;
+				for (int k = 4; k < 8; k++)
+					_mm_prefetch(r0 + (size_t)k * ld + b,
+					    _MM_HINT_T1);
+				for (int h = 0; h < per; h += 8) {
+					size_t bh = b + (size_t)h * es;
+					__m256 acc = _mm256_loadu_ps(y + o + h);
+					acc = _mm256_fmadd_ps(x0, load8_256(r0 +
+					    bh, dtype), acc);
+					acc = _mm256_fmadd_ps(x1, load8_256(r1 +
+					    bh, dtype), acc);
+					acc = _mm256_fmadd_ps(x2, load8_256(r2 +
+					    bh, dtype), acc);
+					acc = _mm256_fmadd_ps(x3, load8_256(r3 +
+					    bh, dtype), acc);
+					_mm256_storeu_ps(y + o + h, acc);
+				}
+			}
+		}
 		for (; o < nv; o += 8) {
 			size_t b = (size_t)o * es;
 			__m256 acc = _mm256_loadu_ps(y + o);
