@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qkv.h"
 
@@ -285,7 +286,8 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 			b->in = p;
 			b->incap = BATCH + ip->ncarry;
 		}
-		memcpy(b->in, ip->carry, ip->ncarry);
+		if (ip->ncarry > 0)
+			memcpy(b->in, ip->carry, ip->ncarry);
 		b->inlen = ip->ncarry;
 		ip->ncarry = 0;
 		for (;;) {
@@ -327,7 +329,8 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 						ip->carry = p;
 						ip->carrycap = keep;
 					}
-					memcpy(ip->carry, nl + 1, keep);
+					if (keep > 0)
+						memcpy(ip->carry, nl + 1, keep);
 					ip->ncarry = keep;
 					b->inlen -= keep;
 				}
@@ -352,12 +355,39 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 }
 
 static qkv_writer *writer;
+static int progress;		/* show progress on standard error */
+
+/* Bytes and lines done, at most twice a second; NULL b ends the line. */
+static void
+show_progress(const struct batch *b)
+{
+	static uint64_t bytes;
+	static struct timespec last;
+	struct timespec now;
+
+	if (!progress)
+		return;
+	if (b == NULL) {
+		if (bytes > 0)
+			fprintf(stderr, "\r%40s\r", "");
+		return;
+	}
+	bytes += b->inlen;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - last.tv_sec) * 1000000000L + now.tv_nsec -
+	    last.tv_nsec < 500000000L)
+		return;
+	last = now;
+	fprintf(stderr, "\rtok: %.1f MB, %s line %ld", bytes / 1e6, b->name,
+	    b->line0);
+}
 
 static int
 write_out(qkv_out *o, const struct batch *b, qkv_err *e)
 {
 	size_t at = 0;
 
+	show_progress(b);
 	if (!bflag) {
 		/* a short write shows in ferror: qkv_out_commit reports it */
 		if (b->outlen > 0)
@@ -687,6 +717,7 @@ main(int argc, char **argv)
 	const char *model = NULL, *out = NULL;
 	static char *stdin_only[] = {"-"};
 	long nthreads = 0;
+	int quiet = 0;
 	struct input ip;
 	qkv_model *m;
 	qkv_out *o;
@@ -701,7 +732,7 @@ main(int argc, char **argv)
 		case 't': bflag = 0; break;
 		case 'd': dflag = 1; break;
 		case 's': sflag = 1; break;
-		case 'q': break;
+		case 'q': quiet = 1; break;
 		case 'B': bytesflag = 1; break;
 		case 'O': oflag = 1; break;
 		case 'P': plainflag = 1; break;
@@ -744,12 +775,14 @@ main(int argc, char **argv)
 		errx(1, "%s", e.msg);
 	if (out != NULL)
 		outname = out;
+	progress = !dflag && qkv_progress_wanted(quiet);
 	if (bflag && open_writer(o, qkv_model_path(m), &e) < 0) {
 		qkv_out_abort(o);
 		errx(1, "%s", e.msg);
 	}
 	rc = dflag ? decode_all(&ip, o, &e) : encode_all(&ip, o, (int)nthreads,
 	    &e);
+	show_progress(NULL);
 	if (writer != NULL) {
 		if (rc < 0)
 			qkv_writer_free(writer);

@@ -948,10 +948,14 @@ qkv_tokenc_new(qkv_err *e)
 
 	if (x == NULL)
 		return NULL;
-	if ((x->s = qkv_calloc(1, sizeof *x->s, e)) == NULL) {
-		free(x);
+	/* never NULL arrays, even for an encoding of no tokens */
+	if ((x->s = qkv_calloc(1, sizeof *x->s, e)) == NULL ||
+	    (x->ids = qkv_malloc(256 * sizeof *x->ids, e)) == NULL ||
+	    (x->types = qkv_malloc(256, e)) == NULL) {
+		qkv_tokenc_free(x);
 		return NULL;
 	}
+	x->cap = 256;
 	return x;
 }
 
@@ -1163,13 +1167,9 @@ qkv_tok_encode(const qkv_tok *t, qkv_tokenc *x, const char *a, size_t alen,
 	struct tokout o = {x, offs, NULL, 0, 0, e};
 
 	x->n = 0;
-	if (offs && x->offs == NULL && x->cap > 0) {
-		x->cap = 0;	/* regrow with room for offsets */
-		free(x->ids);
-		free(x->types);
-		x->ids = NULL;
-		x->types = NULL;
-	}
+	if (offs && x->offs == NULL && (x->offs = qkv_malloc(2 * x->cap *
+	    sizeof *x->offs, e)) == NULL)
+		return -1;
 	if (maxlen > 0 && maxlen < nadd)
 		return qkv_errf(e, "a length of %zu cannot hold the %zu special "
 		    "tokens", maxlen, nadd);
@@ -1207,14 +1207,10 @@ qkv_tok_encode(const qkv_tok *t, qkv_tokenc *x, const char *a, size_t alen,
 		return 0;
 	}
 	/* lay the template out: sequences copied aside first */
-	if (s->cap2 < x->n + 1) {
-		size_t c = s->cap2;
-		if (tok_grow(&s->ids2, &c, x->n + 1, sizeof *s->ids2, e) < 0 ||
-		    tok_grow(&s->offs2, &s->cap2, 2 * (x->n + 1),
-		    sizeof *s->offs2, e) < 0)
-			return -1;
-		s->cap2 = c < s->cap2 ? c : s->cap2;
-	}
+	if (tok_grow(&s->ids2, &s->cap2, x->n + 1, sizeof *s->ids2, e) < 0 ||
+	    (offs && tok_grow(&s->offs2, &s->capo2, 2 * (x->n + 1),
+	    sizeof *s->offs2, e) < 0))
+		return -1;
 	memcpy(s->ids2, x->ids, x->n * sizeof *x->ids);
 	if (offs)
 		memcpy(s->offs2, x->offs, 2 * x->n * sizeof *x->offs);

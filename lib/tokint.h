@@ -188,9 +188,9 @@ struct qkv_tokscratch {
 	char *nbuf;		/* ... its normalized text */
 	uint32_t *nidx;		/* ... nbuf byte -> nc index */
 	size_t nbufcap, nidxcap;
-	int32_t *ids2;		/* the second sequence of a pair */
+	int32_t *ids2;		/* the sequences, while specials go in */
 	uint32_t *offs2;
-	size_t cap2;
+	size_t cap2, capo2;
 	struct bpe_cache *cache;	/* BPE words seen lately */
 	int32_t *sym;		/* BPE symbols of one piece */
 	uint32_t *sst, *srank;

@@ -74,6 +74,33 @@ for c in hard prose man-en man-intl code scalars; do
 	done
 done
 
+# Other BertNormalizer settings, in tokenizer.json or tokenizer_config.json
+mkv() {	# mkv NAME KEY=VALUE...: a model directory with the settings
+	d=$T/$1
+	shift
+	mkdir -p "$d"
+	"$PY" tests/tok/bertvariant.py $V/bert-base-uncased/tokenizer.json \
+	    "$d/tokenizer.json" "$@"
+}
+mkv bert-cased lowercase=false
+mkv bert-strip lowercase=false strip_accents=true
+mkv bert-keep strip_accents=false
+mkv bert-nocjk handle_chinese_chars=false
+mkv bert-noclean clean_text=false
+mkdir -p "$T/bert-cased-txt"
+cp $V/bert-base-uncased/vocab.txt "$T/bert-cased-txt/"
+echo '{"do_lower_case": false}' >"$T/bert-cased-txt/tokenizer_config.json"
+for c in hard man-intl scalars; do
+	for m in bert-cased bert-strip bert-keep bert-nocjk bert-noclean; do
+		[ -e "$T/$c.$m.ids" ] || continue
+		"$TOK" -m "$T/$m" "$T/$c.txt" >"$T/out"
+		same "$T/out" "$T/$c.$m.ids" "$c: $m ids"
+	done
+	"$TOK" -m "$T/bert-cased-txt" "$T/$c.txt" >"$T/out"
+	same "$T/out" "$T/$c.bert-cased.ids" \
+	    "$c: vocab.txt with do_lower_case false is cased"
+done
+
 # special tokens, pairs at TAB, truncation
 for m in bert gpt2; do
 	src=$V/bert-base-uncased

@@ -9,19 +9,22 @@
 
 #include "tokint.h"
 
-static qkv_tok *bert, *gpt2;
+static qkv_tok *bert_tok, *gpt2_tok;
+static qkv_model *models[2];
 static qkv_tokenc *x, *y;
 
 static qkv_tok *
-load(const char *path)
+load(const char *path, int i)
 {
 	qkv_err e;
-	qkv_model *m = qkv_model_open(path, &e);
-	qkv_tok *t = m ? qkv_tok_open(m, &e) : NULL;
+	qkv_tok *t;
 
+	/* both stay open (and reachable) for the life of the process */
+	models[i] = qkv_model_open(path, &e);
+	t = models[i] ? qkv_tok_open(models[i], &e) : NULL;
 	if (t == NULL)
 		abort();
-	return t;	/* the model stays open for the process */
+	return t;
 }
 
 static void
@@ -66,9 +69,9 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	qkv_err e;
 	int flags;
 
-	if (bert == NULL) {
-		bert = load("tests/data/vocab/bert-base-uncased");
-		gpt2 = load("tests/data/vocab/gpt2");
+	if (bert_tok == NULL) {
+		bert_tok = load("tests/data/vocab/bert-base-uncased", 0);
+		gpt2_tok = load("tests/data/vocab/gpt2", 1);
 		if ((x = qkv_tokenc_new(&e)) == NULL ||
 		    (y = qkv_tokenc_new(&e)) == NULL)
 			abort();
@@ -77,7 +80,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		return 0;
 	flags = data[0] & (QKV_TOK_SPECIALS | QKV_TOK_PLAIN | QKV_TOK_BYTES |
 	    QKV_TOK_OFFSETS);
-	check(bert, data + 1, size - 1, flags, data[0] & 0x80 ? 7 : 0);
-	check(gpt2, data + 1, size - 1, flags, data[0] & 0x80 ? 7 : 0);
+	check(bert_tok, data + 1, size - 1, flags, data[0] & 0x80 ? 7 : 0);
+	check(gpt2_tok, data + 1, size - 1, flags, data[0] & 0x80 ? 7 : 0);
 	return 0;
 }

@@ -5,7 +5,8 @@
 // Usage, from the repository root:
 //   NODE_PATH=/path/to/node_modules node tests/tok/mkgolden.js [name...]
 // where a name (a corpus: hard prose man-en man-intl code scalars, or a
-// model: bert gpt2) limits the work to those; the default is everything.
+// model: bert gpt2 bert-cased ...) limits the work to those; the default is
+// everything.
 // (`npm install tokenizers` in a scratch directory gives the module.)
 //
 // Reads the corpora tests/data/tok/*.txt.xz and the output of
@@ -23,6 +24,9 @@
 //   C.bert.dec.xz     decode(ids) (tok -d), C = hard, prose, man-intl
 //   C.bert.offs.xz    "id:start:end" byte offsets (tok --offsets), C = hard,
 //                     and man-intl's first 8000 lines
+//   C.V.ids.xz        ids with other BertNormalizer settings (V = bert-cased
+//                     bert-strip bert-keep bert-nocjk bert-noclean; C = hard
+//                     and scalars, and man-intl for bert-cased)
 'use strict';
 const T = require('tokenizers');
 const fs = require('fs');
@@ -37,10 +41,22 @@ const models = {
 	bert: vocab + '/bert-base-uncased/tokenizer.json',
 	gpt2: vocab + '/gpt2/tokenizer.json',
 };
+// Other BertNormalizer settings, on bert-base-uncased's vocabulary (tok.t
+// makes the same tokenizer.json files with tests/tok/bertvariant.py).
+const variants = {
+	'bert-cased': { lowercase: false },
+	'bert-strip': { lowercase: false, strip_accents: true },
+	'bert-keep': { strip_accents: false },
+	'bert-nocjk': { handle_chinese_chars: false },
+	'bert-noclean': { clean_text: false },
+};
+// (man-intl for bert-cased only, to keep the files few)
+const variantCorpora = (v) => v === 'bert-cased' ? ['hard', 'man-intl', 'scalars'] : ['hard', 'scalars'];
 
-function load(path, plain) {
+function load(path, plain, patch) {
 	const j = JSON.parse(fs.readFileSync(path, 'utf8'));
 	if (plain) j.added_tokens = j.added_tokens.filter((t) => !t.special);
+	if (patch) Object.assign(j.normalizer, patch);
 	return T.Tokenizer.fromString(JSON.stringify(j));
 }
 
@@ -131,9 +147,10 @@ function byteOffsets(raw, offs) {
 
 // Optional arguments: corpora and/or models to (re)make; default all.
 const want = process.argv.slice(2);
+const isModel = (x) => x in models || x in variants;
 const wanted = (x) => want.length === 0 || want.includes(x) ||
-	(!want.some((w) => w in models) && x in models) ||
-	(!want.some((w) => !(w in models)) && !(x in models));
+	(!want.some(isModel) && isModel(x)) ||
+	(!want.some((w) => !isModel(w)) && !isModel(x));
 
 async function main() {
 	const corpora = {};
@@ -184,6 +201,17 @@ async function main() {
 		t5.setTruncation(5);
 		const l5 = await batch(t5, hard, { addSpecialTokens: false });
 		xz(`hard.${m}.l5.xz`, l5.map((e) => e.getIds().join(' ')).join('\n') + '\n');
+	}
+	for (const [v, patch] of Object.entries(variants)) {
+		if (!wanted(v))
+			continue;
+		const tok = load(models.bert, false, patch);
+		for (const c of variantCorpora(v)) {
+			if (!corpora[c])
+				continue;
+			const enc = await batch(tok, corpora[c], { addSpecialTokens: false });
+			xz(`${c}.${v}.ids.xz`, enc.map((e) => e.getIds().join(' ')).join('\n') + '\n');
+		}
 	}
 	const pkg = require(require.resolve('tokenizers/package.json'));
 	fs.writeFileSync(gdir + '/VERSION', `tokenizers ${pkg.version} (npm), node ${process.version}\n`);
