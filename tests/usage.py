@@ -7,16 +7,12 @@ on standard error and exits 2; -V prints "PROG (qkv) VERSION".  The usage
 text, with "usage:" removed and white space collapsed, equals the SYNOPSIS
 as mandoc renders it, form by form.  Prints TAP."""
 import os, re, subprocess, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import ok, done
 
 top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 bin = os.environ.get("QKV_BIN", os.path.join(top, "bin"))
 progs = ["tok", "embed", "nearest", "mask", "nsp", "sample", "pack"]
-n = 0
-def ok(cond, what):
-    global n
-    n += 1
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what))
-    return cond
 
 def forms(text, prog):
     """Split a synopsis into its forms, each with white space collapsed."""
@@ -62,4 +58,4 @@ for p in progs:
                 continue    # nearest has no model; its -m is the metric
             ok(f == arg or (p, opt, f) == ("pack", "-o", "prefix"),
                "%s: %s takes %s (%s)" % (p, opt, arg, f))
-print("1..%d" % n)
+done()
