@@ -26,35 +26,6 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0}
 };
 
-/* mask --fill: the MLM head's top k for every [MASK] of text lines. */
-static void
-fill(qkv_model *m, int k, int argc, char **argv, const char *outpath)
-{
-	qkv_err e;
-	bert *b = bert_load(m, &e);
-	bert_mlm *h = b ? bert_mlm_load(b, &e) : NULL;
-	qkv_tok *t = h ? qkv_tok_open(m, &e) : NULL;
-	qkv_out *out = t ? qkv_out_open(outpath, &e) : NULL;
-	long line = 0;
-
-	if (out == NULL)
-		errx(1, "%s", e.msg);
-	for (int i = 0; i < (argc > 0 ? argc : 1); i++) {
-		qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
-		if (in == NULL || bert_heads_filter(b, h, t, BERT_FILL, k, in,
-		    out->f, &line, &e) < 0) {
-			qkv_out_abort(out);
-			errx(1, "%s", e.msg);
-		}
-		qkv_in_close(in);
-	}
-	if (qkv_out_commit(out, &e) < 0)
-		errx(1, "%s", e.msg);
-	qkv_tok_close(t);
-	bert_mlm_free(h);
-	bert_free(b);
-}
-
 struct state {
 	qkv_masker *m;
 	qkv_ptout *out;
@@ -211,7 +182,9 @@ main(int argc, char **argv)
 	if (m != NULL && dofill) {
 		if (threads > 0)
 			nn_set_threads((int)threads);
-		fill(m, (int)k, argc, argv, outpath);
+		if (bert_heads_run(m, BERT_FILL, (int)k, argc, argv, outpath,
+		    &e) < 0)
+			errx(1, "%s", e.msg);
 		qkv_model_close(m);
 		return 0;
 	}

@@ -36,39 +36,6 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0}
 };
 
-/* nsp --score: P(IsNext) of "A<TAB>B" lines from the NSP head. */
-static void
-score(qkv_model *m, int argc, char **argv, const char *outpath)
-{
-	qkv_err e;
-	bert *b = bert_load(m, &e);
-	qkv_tok *t = b ? qkv_tok_open(m, &e) : NULL;
-	qkv_out *out = t ? qkv_out_open(outpath, &e) : NULL;
-	long line = 0;
-	float p[1];
-
-	/* a model without the head fails here, before any input is read */
-	if (out != NULL && bert_nsp_logits(b, p, 0, p, &e) < 0) {
-		qkv_out_abort(out);
-		out = NULL;
-	}
-	if (out == NULL)
-		errx(1, "%s", e.msg);
-	for (int i = 0; i < (argc > 0 ? argc : 1); i++) {
-		qkv_in *in = qkv_in_open(argc > 0 ? argv[i] : "-", &e);
-		if (in == NULL || bert_heads_filter(b, NULL, t, BERT_SCORE, 0,
-		    in, out->f, &line, &e) < 0) {
-			qkv_out_abort(out);
-			errx(1, "%s", e.msg);
-		}
-		qkv_in_close(in);
-	}
-	if (qkv_out_commit(out, &e) < 0)
-		errx(1, "%s", e.msg);
-	qkv_tok_close(t);
-	bert_free(b);
-}
-
 struct sink {
 	qkv_ptout *out;
 	int32_t *seg;		/* max_seq_length */
@@ -192,7 +159,9 @@ main(int argc, char **argv)
 			errx(2, "--score reads sentence pairs: no --google, no -r");
 		if (threads > 0)
 			nn_set_threads((int)threads);
-		score(m, argc, argv, outpath);
+		if (bert_heads_run(m, BERT_SCORE, 0, argc, argv, outpath,
+		    &e) < 0)
+			errx(1, "%s", e.msg);
 		qkv_model_close(m);
 		return 0;
 	}

@@ -395,3 +395,39 @@ out:
 	free(bt.line);
 	return rc;
 }
+
+int
+bert_heads_run(qkv_model *m, int mode, int k, int nfiles, char **files,
+    const char *outpath, qkv_err *e)
+{
+	bert *b = bert_load(m, e);
+	bert_mlm *h = NULL;
+	qkv_tok *t = NULL;
+	qkv_out *out = NULL;
+	long line = 0;
+	float p[1];
+	int rc = -1;
+
+	/* a model without the head fails here, before any input is read */
+	if (b == NULL || (mode == BERT_FILL && (h = bert_mlm_load(b, e)) ==
+	    NULL) || (mode == BERT_SCORE && bert_nsp_logits(b, p, 0, p, e) < 0) ||
+	    (t = qkv_tok_open(m, e)) == NULL ||
+	    (out = qkv_out_open(outpath, e)) == NULL)
+		goto done;
+	for (int i = 0; i < (nfiles > 0 ? nfiles : 1); i++) {
+		qkv_in *in = qkv_in_open(nfiles > 0 ? files[i] : "-", e);
+		int r = in ? bert_heads_filter(b, h, t, mode, k, in, out->f,
+		    &line, e) : -1;
+		qkv_in_close(in);
+		if (r < 0) {
+			qkv_out_abort(out);
+			goto done;
+		}
+	}
+	rc = qkv_out_commit(out, e);
+done:
+	qkv_tok_close(t);
+	bert_mlm_free(h);
+	bert_free(b);
+	return rc;
+}

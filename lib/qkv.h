@@ -891,6 +891,11 @@ int bert_nsp_score(bert *b, const int32_t *ids, const int32_t *types,
 enum { BERT_FILL = 1, BERT_SCORE = 2 };
 int bert_heads_filter(bert *b, bert_mlm *h, const qkv_tok *t, int mode,
     int k, qkv_in *in, FILE *out, long *lineno, qkv_err *e);
+/* The whole program: the model's encoder, head and tokenizer, the filter
+ * over the files (none: standard input), atomically to outpath (NULL:
+ * standard output).  A model without the head is refused first. */
+int bert_heads_run(qkv_model *m, int mode, int k, int nfiles, char **files,
+    const char *outpath, qkv_err *e);
 
 /* -- Pretraining data in and out (ptio.c). */
 
