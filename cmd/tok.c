@@ -22,13 +22,14 @@ static long maxlen;
 static qkv_tok *tok;
 static const char *outname = "<stdout>";
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr, "usage: tok [-bdqstV] [-j threads] [-l length] "
-	    "[-m model] [-o file]\n"
-	    "           [--bytes] [--offsets] [--plain] [file ...]\n");
-	exit(2);
+	fprintf(status ? stderr : stdout,
+	    "usage: tok [-bqst] [-j threads] [-l length] [-m model] [-o file]\n"
+	    "           [--bytes] [--offsets] [--plain] [file ...]\n"
+	    "       tok -d [-m model] [-o file] [file ...]\n");
+	exit(status);
 }
 
 /* ---- a batch of lines, encoded by a worker ------------------------------ */
@@ -808,10 +809,12 @@ main(int argc, char **argv)
 				errx(2, "-l: %s", e.msg);
 			break;
 		case 'V':
-			printf("tok %s\n", QKV_VERSION);
+			printf("tok (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
