@@ -828,6 +828,10 @@ mm_gemv_task(void *arg, int t, float *scratch)
 	}
 }
 
+#ifndef NN_WIDEN_AHEAD
+#define NN_WIDEN_AHEAD 8	/* rows */
+#endif
+
 /* One column slice [o0, o1) of out through sgemm; F16/BF16 slices are
  * widened into this worker's scratch first. */
 static void
@@ -872,11 +876,20 @@ mm_sgemm_task(void *arg, int t, float *scratch)
 			nn_sgemm(0, 1, j->N, nb, kn, 1.0f, j->inp + k0, C,
 			    scratch, kn, beta, out, j->OC);
 		} else {
-			/* W (C,OC): rows k0..k0+kn, columns o0..o1 */
-			for (int i = 0; i < kn; i++)
-				nn_widen(scratch + (size_t)i * nb, (const char *)
-				    w->data + ((size_t)(k0 + i) * j->OC + o0) *
-				    es, w->dtype, (size_t)nb);
+			/* W (C,OC): rows k0..k0+kn, columns o0..o1, short
+			 * runs at a long stride that the prefetchers do not
+			 * follow: fetch each run a few rows ahead */
+			const char *w0 = (const char *)w->data +
+			    ((size_t)k0 * j->OC + o0) * es;
+			size_t ld = (size_t)j->OC * es, run = (size_t)nb * es;
+			for (int i = 0; i < kn; i++) {
+				if (i + NN_WIDEN_AHEAD < kn)
+					for (size_t q = 0; q < run; q += 64)
+						__builtin_prefetch(w0 + (size_t)(i +
+						    NN_WIDEN_AHEAD) * ld + q, 0, 3);
+				nn_widen(scratch + (size_t)i * nb, w0 +
+				    (size_t)i * ld, w->dtype, (size_t)nb);
+			}
 			nn_sgemm(0, 0, j->N, nb, kn, 1.0f, j->inp + k0, C,
 			    scratch, nb, beta, out, j->OC);
 		}
