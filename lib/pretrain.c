@@ -337,16 +337,10 @@ p_randint(prng *r, int64_t a, int64_t b)
 static void
 p_shuffle32(prng *r, int32_t *x, size_t n)
 {
-	if (r->mt) {
+	if (r->mt)
 		qkv_mt_shuffle(r->mt, x, n, sizeof *x);
-		return;
-	}
-	for (size_t i = n; i-- > 1;) {
-		size_t j = (size_t)qkv_rng_below(&r->ph, (uint64_t)i + 1);
-		int32_t t = x[i];
-		x[i] = x[j];
-		x[j] = t;
-	}
+	else
+		qkv_rng_shuffle32(&r->ph, x, n);
 }
 
 /* ---- masked LM -------------------------------------------------------- */
