@@ -334,6 +334,10 @@ void qkv_model_close(qkv_model *m);
  * are given as (rows, cols).  None allocates. */
 void nn_set_threads(int n);		/* OpenBLAS threads */
 int nn_get_threads(void);
+/* End OpenBLAS's worker threads: they start with every program linked to
+ * it and spin (sched_yield) for a while, taking the CPU from the stages of
+ * a pipeline that never multiply.  A later product starts them again. */
+void nn_stop_threads(void);
 /* C (M,N) = alpha op(A) (M,K) op(B) (K,N) + beta C; trans: 0 no, 1 yes.
  * The one wrapper over cblas_sgemm: every matrix product goes here. */
 void nn_sgemm(int transa, int transb, int M, int N, int K, float alpha,
