@@ -66,7 +66,7 @@ qkv_rate() {
 		t1=$(now); bin/embed -m "$M" -j "$J" -B "$B" <"$W/inR" >/dev/null
 		t2=$(now)
 		r=$(awk -v n=$((R * B * T)) -v a="$t0" -v b="$t1" -v c="$t2" \
-		    'BEGIN { d = (c - b) - (b - a); printf "%.1f", d > 0 ? n / d : 0 }')
+		    'BEGIN { d = (c - b) - (b - a); printf "%.1f", (d > 0 ? n / d : 0) }')
 		best=$(awk -v a="$best" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
 	done
 	echo "$best"
