@@ -26,6 +26,16 @@ nn_get_threads(void)
 	return openblas_get_num_threads();
 }
 
+/* OpenBLAS's pthreads build has it; weak, so a serial build links too. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+void
+nn_stop_threads(void)
+{
+	if (blas_thread_shutdown_ != NULL)
+		(void)blas_thread_shutdown_();
+}
+
 /*
  * C (M,N) = alpha * op(A) (M,K) . op(B) (K,N) + beta * C, row-major.
  * transa/transb: 0 = as stored, 1 = transposed.
