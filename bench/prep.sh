@@ -24,7 +24,7 @@ bert=$1 copies=${2:-1} dupe=${3:-10}
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${QKV_BIN:-$top/bin}
 PY=${PYTHON:-/usr/bin/python3}
-V=$top/tests/data/bert-base-uncased
+V=$top/tests/data/vocab/bert-base-uncased
 TIME=/usr/bin/time
 ncpu=$(nproc)
 t=$(mktemp -d)

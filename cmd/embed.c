@@ -8,13 +8,13 @@
 
 #define MAX_LINE (64u << 20)
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr,
-	    "usage: embed [-bnNqrtTx] [-B batch] [-j threads] [-l len] [-m model]\n"
-	    "             [-o file] [-p pooling] [file ...]\n");
-	exit(2);
+	fprintf(status ? stderr : stdout,
+	    "usage: embed [-bnNqrtTx] [-B batch] [-j threads] [-l length]\n"
+	    "             [-m model] [-o file] [-p pooling] [file ...]\n");
+	exit(status);
 }
 
 /* A batch of packed sequences and what is carried through. */
@@ -499,13 +499,15 @@ main(int argc, char **argv)
 			o.rawtext = 1;
 			break;
 		case 'V':
-			printf("embed %s\n", QKV_VERSION);
+			printf("embed (qkv) %s\n", QKV_VERSION);
 			return 0;
 		case 'x':
 			o.reject = 1;
 			break;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;

@@ -6,15 +6,15 @@
 
 #include "qkv.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status ? stderr : stdout,
 	    "usage: mask [-bt] [-m model] [-s seed] [-o file] [--prob p]\n"
 	    "            [--max-pred n] [--wwm] [--epoch e] [file ...]\n"
 	    "       mask --fill [-k n] [-j threads] [-m model] [-o file]"
 	    " [file ...]\n");
-	exit(2);
+	exit(status);
 }
 
 static const struct option longopts[] = {
@@ -167,10 +167,12 @@ main(int argc, char **argv)
 			outpath = optarg;
 			break;
 		case 'V':
-			printf("mask %s\n", QKV_VERSION);
+			printf("mask (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
@@ -188,6 +190,7 @@ main(int argc, char **argv)
 		qkv_model_close(m);
 		return 0;
 	}
+	nn_stop_threads();	/* no matrix products from here on */
 	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
 		errx(1, "%s", e.msg);

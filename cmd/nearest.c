@@ -11,12 +11,12 @@
 
 #include "qkv.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr, "usage: nearest [-k count] [-m cos|dot|l2] [-c column] "
+	fprintf(status ? stderr : stdout, "usage: nearest [-k count] [-m cos|dot|l2] [-c column] "
 	    "[-j threads] [-o file] index ...\n");
-	exit(2);
+	exit(status);
 }
 
 /* Queries are read by a thread of their own, so that a batch is every
@@ -151,14 +151,16 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("nearest (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		usage(2);
 	if (nthr > 0)
 		nn_set_threads((int)nthr);
 

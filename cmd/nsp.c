@@ -6,18 +6,19 @@
 
 #include "qkv.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr,
-	    "usage: nsp [-bt] [-m model] [-l len] [-s seed] [-o file] [--short p]\n"
+	fprintf(status ? stderr : stdout,
+	    "usage: nsp [-bt] [-m model] [-l length] [-s seed] [-o file] [--short p]\n"
 	    "           [--dupe n] [--epoch e] [--pool n] [file ...]\n"
-	    "       nsp -r corpus [--shard i/n] [-bt] [-m model] [-l len] ...\n"
-	    "       nsp --google [-bt] [-m model] [-l len] [-s seed] [-o file]\n"
-	    "           [--dupe n] [--short p] [--prob p] [--max-pred n] [--wwm]\n"
+	    "       nsp -r corpus [--shard i/n] [-bt] [-m model] [-l length]\n"
+	    "           [-s seed] [-o file] [--short p] [--dupe n] [--epoch e]\n"
+	    "       nsp --google [-bt] [-m model] [-l length] [-s seed] [-o file]\n"
+	    "           [--short p] [--dupe n] [--prob p] [--max-pred n] [--wwm]\n"
 	    "           [file ...]\n"
 	    "       nsp --score [-j threads] [-m model] [-o file] [file ...]\n");
-	exit(2);
+	exit(status);
 }
 
 enum { OPT_POOL = 256, OPT_GOOGLE, OPT_SHARD, OPT_SCORE };
@@ -132,10 +133,12 @@ main(int argc, char **argv)
 			parse_shard(optarg, &shard, &nshards);
 			break;
 		case 'V':
-			printf("nsp %s\n", QKV_VERSION);
+			printf("nsp (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
@@ -165,6 +168,7 @@ main(int argc, char **argv)
 		qkv_model_close(m);
 		return 0;
 	}
+	nn_stop_threads();	/* no matrix products from here on */
 	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
 		errx(1, "%s", e.msg);

@@ -11,22 +11,22 @@
 
 #include "qkv.h"
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr,
-	    "usage: pack -c [-q] [-o out.qkv] file ...\n"
-	    "       pack -i hf_dir [-q] [-o out.qkv] [--dtype f16|bf16|f32]\n"
+	fprintf(status ? stderr : stdout,
+	    "usage: pack -c [-q] [-o file] file ...\n"
+	    "       pack -i dir [-q] [-o file] [--dtype f16|bf16|f32]\n"
 	    "       pack -t [file]\n"
 	    "       pack -x [-q] [-C dir] [file]\n"
 	    "       pack -v [-q] [file]\n"
-	    "       pack -m key [file]\n"
-	    "       pack --corpus [-o corpus.qkv] [file ...]\n"
-	    "       pack --shards [-l len] [--max-pred n] [--shard-size n]"
+	    "       pack -M key [file]\n"
+	    "       pack --corpus [-o file] [file]\n"
+	    "       pack --shards [-l length] [--max-pred n] [--shard-size n]"
 	    " -o prefix [file ...]\n"
-	    "       pack --blocks [-l len] [--eot id] [--shard-size n]"
+	    "       pack --blocks [-l length] [--eot id] [--shard-size n]"
 	    " -o prefix [file ...]\n");
-	exit(2);
+	exit(status);
 }
 
 enum {
@@ -930,12 +930,12 @@ main(int argc, char **argv)
 	struct input x;
 
 	qkv_cli_init();
-	while ((c = getopt_long(argc, argv, "C:chi:l:m:o:qtVvx", longopts,
+	while ((c = getopt_long(argc, argv, "C:chi:l:M:o:qtVvx", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case OPT_CORPUS: case OPT_SHARDS: case OPT_BLOCKS:
 			if (mode != 0 && mode != c)
-				usage();
+				usage(2);
 			mode = c;
 			break;
 		case 'l': case OPT_MAXPRED: case OPT_SHARDSIZE: case OPT_EOT:
@@ -950,13 +950,13 @@ main(int argc, char **argv)
 			so.set = 1;
 			break;
 		case 'c': case 't': case 'v': case 'x':
-		case 'i': case 'm':
+		case 'i': case 'M':
 			if (mode != 0 && mode != c)
-				usage();
+				usage(2);
 			mode = c;
 			if (c == 'i')
 				src = optarg;
-			if (c == 'm')
+			if (c == 'M')
 				key = optarg;
 			break;
 		case 'C':
@@ -974,10 +974,12 @@ main(int argc, char **argv)
 				errx(2, "--dtype: '%s': f16, bf16 or f32", optarg);
 			break;
 		case 'V':
-			printf("pack %s\n", QKV_VERSION);
+			printf("pack (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
@@ -997,27 +999,27 @@ main(int argc, char **argv)
 		return 0;
 	case 'c':
 		if (argc == 0)
-			usage();
+			usage(2);
 		start_out(outpath);
 		create(argc, argv);
 		finish_out();
 		return 0;
 	case 'i':
 		if (argc != 0)
-			usage();
+			usage(2);
 		start_out(outpath);
 		import(src, to);
 		finish_out();
 		return 0;
-	case 't': case 'v': case 'x': case 'm':
+	case 't': case 'v': case 'x': case 'M':
 		if (argc > 1 || outpath != NULL)
-			usage();
+			usage(2);
 		open_input(&x, argc ? argv[0] : "-");
 		if (mode == 't')
 			list(&x);
 		else if (mode == 'v')
 			verify(&x);
-		else if (mode == 'm')
+		else if (mode == 'M')
 			print_meta(&x, key);
 		else
 			extract(&x, dir);
@@ -1026,5 +1028,5 @@ main(int argc, char **argv)
 			err(1, "<stdout>");
 		return 0;
 	}
-	usage();
+	usage(2);
 }

@@ -19,18 +19,18 @@
 
 #define MAXLINE (64u << 20)
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr,
-	    "usage: sample [-EqvV] [-m model] [-n tokens] [-t temperature] "
+	fprintf(status ? stderr : stdout,
+	    "usage: sample [-Eq] [-m model] [-n tokens] [-t temperature] "
 	    "[-k top_k]\n"
 	    "              [-p top_p] [-r penalty] [-s seed] [-j threads] "
 	    "[-o file] [--echo]\n"
 	    "              [file]\n"
-	    "       sample --score [-v] [-m model] [-j threads] [-o file] "
+	    "       sample --score [-qv] [-m model] [-j threads] [-o file] "
 	    "[file]\n");
-	exit(2);
+	exit(status);
 }
 
 struct opts {
@@ -222,7 +222,7 @@ main(int argc, char **argv)
 	qkv_err e = {{0}};
 
 	qkv_cli_init();
-	while ((ch = getopt_long(argc, argv, "Ehead:j:k:m:n:o:p:qr:s:t:vV",
+	while ((ch = getopt_long(argc, argv, "Ehj:k:m:n:o:p:qr:s:t:vV",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'E':
@@ -284,16 +284,18 @@ main(int argc, char **argv)
 			o.verbose = 1;
 			break;
 		case 'V':
-			printf("sample %s\n", QKV_VERSION);
+			printf("sample (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 1)
-		usage();
+		usage(2);
 	if (!seeded)
 		o.s.seed = random_seed();
 

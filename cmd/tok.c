@@ -1,11 +1,16 @@
 /* tok - text to token ids and back, as Hugging Face tokenizers do it. */
 #include <err.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qkv.h"
 
@@ -17,13 +22,14 @@ static long maxlen;
 static qkv_tok *tok;
 static const char *outname = "<stdout>";
 
-static void
-usage(void)
+static _Noreturn void
+usage(int status)
 {
-	fprintf(stderr, "usage: tok [-bdqstV] [-j threads] [-l length] "
-	    "[-m model] [-o file]\n"
-	    "           [--bytes] [--offsets] [--plain] [file ...]\n");
-	exit(2);
+	fprintf(status ? stderr : stdout,
+	    "usage: tok [-bqst] [-j threads] [-l length] [-m model] [-o file]\n"
+	    "           [--bytes] [--offsets] [--plain] [file ...]\n"
+	    "       tok -d [-m model] [-o file] [file ...]\n");
+	exit(status);
 }
 
 /* ---- a batch of lines, encoded by a worker ------------------------------ */
@@ -45,6 +51,7 @@ struct batch {
 	size_t nids, idcap;
 	size_t *rows;		/* per row: ntok, line start, line length */
 	size_t nrows, rowcap;
+	int stalled;		/* the input stalled after it: flush it */
 	int failed;
 	qkv_err err;
 };
@@ -241,32 +248,71 @@ worker(void *arg)
 	return NULL;
 }
 
-/* Input: the files in turn; a batch holds whole lines of one file. */
+/* Input: the files in turn; a batch holds whole lines of one file.  Read
+ * with read(2) so that a batch goes out as soon as the input stalls: a
+ * slow producer's lines come back without waiting for a full batch. */
 struct input {
 	char **files;
 	int nfiles, cur;
-	qkv_in *in;
+	int fd;			/* -1: none open */
+	int eof;		/* the current file is at its end */
+	qkv_in *in;		/* tok -d reads through qkv_in instead */
 	const char *name;	/* the current file's, for messages */
 	long line;		/* lines of the current file so far */
 	char *carry;		/* a partial line read ahead */
 	size_t ncarry, carrycap;
 };
 
+/* 1 if a read of fd would not block (or would fail: let read tell). */
+static int
+ready(int fd)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+
+	return poll(&p, 1, 0) != 0;
+}
+
+static void
+close_file(struct input *ip)
+{
+	if (ip->fd > 0)
+		close(ip->fd);
+	ip->fd = -1;
+}
+
 static int
 next_file(struct input *ip, qkv_err *e)
 {
-	qkv_in_close(ip->in);
-	ip->in = NULL;
+	const char *f;
+
+	close_file(ip);
 	if (ip->cur >= ip->nfiles)
 		return 0;
-	if ((ip->in = qkv_in_open(ip->files[ip->cur], e)) == NULL)
-		return -1;
-	/* batches outlive the qkv_in: name them by argv */
-	ip->name = strcmp(ip->files[ip->cur], "-") == 0 ? "<stdin>" :
-	    ip->files[ip->cur];
-	ip->cur++;
+	f = ip->files[ip->cur++];
+	if (strcmp(f, "-") == 0) {
+		ip->fd = 0;
+		ip->name = "<stdin>";
+	} else if ((ip->fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+		return qkv_errf(e, "%s: %s", f, strerror(errno));
+	else
+		ip->name = f;	/* batches outlive the file: argv names it */
+	ip->eof = 0;
 	ip->line = 0;
 	return 1;
+}
+
+static int
+grow_in(struct batch *b, size_t cap, qkv_err *e)
+{
+	char *p;
+
+	if (cap <= b->incap)
+		return 0;
+	if ((p = realloc(b->in, cap)) == NULL)
+		return qkv_errf(e, "out of memory");
+	b->in = p;
+	b->incap = cap;
+	return 0;
 }
 
 /* Fill b with whole lines; 0 at the end of all input. */
@@ -274,68 +320,73 @@ static int
 read_batch(struct input *ip, struct batch *b, qkv_err *e)
 {
 	for (;;) {
-		if (ip->in == NULL) {
+		size_t scanned = 0;
+		int havenl = 0;
+		if (ip->fd < 0) {
 			int r = next_file(ip, e);
 			if (r <= 0)
 				return r;
 		}
-		if (b->incap < BATCH + ip->ncarry) {
-			char *p = realloc(b->in, BATCH + ip->ncarry);
-			if (p == NULL)
-				return qkv_errf(e, "out of memory");
-			b->in = p;
-			b->incap = BATCH + ip->ncarry;
-		}
+		if (grow_in(b, BATCH + ip->ncarry, e) < 0)
+			return -1;
 		if (ip->ncarry > 0)
 			memcpy(b->in, ip->carry, ip->ncarry);
 		b->inlen = ip->ncarry;
 		ip->ncarry = 0;
+		b->stalled = 0;
 		for (;;) {
-			long r = qkv_in_read(ip->in, b->in + b->inlen,
-			    b->incap - b->inlen, e);
-			char *nl;
-			if (r < 0)
-				return -1;
-			b->inlen += (size_t)r;
-			if (r == 0 || b->inlen == b->incap) {
-				/* keep the partial last line for next time */
-				nl = b->inlen ? memrchr(b->in, '\n', b->inlen) :
-				    NULL;
-				if (r == 0)
-					nl = NULL;
-				else if (nl == NULL) {
-					if (b->incap > (size_t)MAXLINE)
-						return qkv_errf(e, "%s: line "
-						    "%ld: longer than %ld bytes",
-						    ip->name,
-						    ip->line + 1, MAXLINE);
-					char *p = realloc(b->in, b->incap * 2);
-					if (p == NULL)
-						return qkv_errf(e, "out of "
-						    "memory");
-					b->in = p;
-					b->incap *= 2;
-					continue;
-				}
-				if (nl != NULL) {
-					size_t keep = b->inlen -
-					    (size_t)(nl + 1 - b->in);
-					if (ip->carrycap < keep) {
-						char *p = realloc(ip->carry,
-						    keep);
-						if (p == NULL)
-							return qkv_errf(e,
-							    "out of memory");
-						ip->carry = p;
-						ip->carrycap = keep;
-					}
-					if (keep > 0)
-						memcpy(ip->carry, nl + 1, keep);
-					ip->ncarry = keep;
-					b->inlen -= keep;
-				}
+			ssize_t r;
+			if (!havenl && b->inlen > scanned) {
+				havenl = memchr(b->in + scanned, '\n',
+				    b->inlen - scanned) != NULL;
+				scanned = b->inlen;
+			}
+			if (b->inlen == b->incap) {
+				if (havenl)
+					break;
+				if (b->incap > (size_t)MAXLINE)
+					return qkv_errf(e, "%s: line %ld: longer "
+					    "than %ld bytes", ip->name,
+					    ip->line + 1, MAXLINE);
+				if (grow_in(b, 2 * b->incap, e) < 0)
+					return -1;
+			}
+			if (ip->eof)
+				break;
+			if (havenl && !ready(ip->fd)) {
+				b->stalled = 1;
 				break;
 			}
+			r = read(ip->fd, b->in + b->inlen, b->incap - b->inlen);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				return qkv_errf(e, "%s: %s", ip->name,
+				    strerror(errno));
+			}
+			if (r == 0)
+				ip->eof = 1;
+			b->inlen += (size_t)r;
+		}
+		if (!ip->eof || b->inlen < b->incap) {
+			/* keep the partial last line for next time (at the
+			 * end of a file there is none: the rest is a line) */
+			char *nl = memrchr(b->in, '\n', b->inlen);
+			size_t keep = nl ? b->inlen - (size_t)(nl + 1 - b->in) :
+			    0;
+			if (ip->eof)
+				keep = 0;
+			if (keep > ip->carrycap) {
+				char *p = realloc(ip->carry, keep);
+				if (p == NULL)
+					return qkv_errf(e, "out of memory");
+				ip->carry = p;
+				ip->carrycap = keep;
+			}
+			if (keep > 0)
+				memcpy(ip->carry, nl + 1, keep);
+			ip->ncarry = keep;
+			b->inlen -= keep;
 		}
 		b->name = ip->name;
 		b->line0 = ip->line + 1;
@@ -345,9 +396,9 @@ read_batch(struct input *ip, struct batch *b, qkv_err *e)
 		if (b->inlen > 0 && b->in[b->inlen - 1] != '\n')
 			ip->line++;
 		if (b->inlen == 0) {
-			/* this file is done */
-			qkv_in_close(ip->in);
-			ip->in = NULL;
+			if (!ip->eof)
+				continue;
+			close_file(ip);	/* this file is done */
 			continue;
 		}
 		return 1;
@@ -392,6 +443,8 @@ write_out(qkv_out *o, const struct batch *b, qkv_err *e)
 		/* a short write shows in ferror: qkv_out_commit reports it */
 		if (b->outlen > 0)
 			(void)!fwrite(b->out, 1, b->outlen, o->f);
+		if (b->stalled)
+			fflush(o->f);
 		return 0;
 	}
 	for (size_t r = 0; r < b->nrows; r++) {
@@ -409,7 +462,7 @@ write_out(qkv_out *o, const struct batch *b, qkv_err *e)
 			return -1;
 		at += n;
 	}
-	return 0;
+	return b->stalled ? qkv_writer_flush(writer, e) : 0;
 }
 
 /* -b: the stream's columns and metadata. */
@@ -508,7 +561,11 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 			continue;
 		}
 		struct batch *r = &pl.slot[pl.nread % pl.nslot];
-		if (!eof && r->state == FREE) {
+		/* after a stall, write what is in hand before the next read
+		 * (which may block for long) */
+		int hold = pl.nread > nwritten && pl.slot[(pl.nread - 1) %
+		    pl.nslot].stalled;
+		if (!eof && r->state == FREE && !hold) {
 			int got;
 			pthread_mutex_unlock(&pl.mu);
 			got = read_batch(ip, r, e);
@@ -546,7 +603,7 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 /* Decode the "ids" column of a qkv stream (tok -b's). */
 static int
 decode_stream(struct input *ip, qkv_out *o, qkv_tokenc *x, int32_t **ids,
-    size_t *cap, qkv_err *e)
+    size_t *cap, int live, qkv_err *e)
 {
 	qkv_reader *r = qkv_reader_open(ip->in, e);
 	qkv_cell *cells = NULL;
@@ -606,11 +663,55 @@ decode_stream(struct input *ip, qkv_out *o, qkv_tokenc *x, int32_t **ids,
 		}
 		fwrite(d, 1, dl, o->f);
 		putc('\n', o->f);
+		if (live && !ready(0))
+			fflush(o->f);
 	}
 out:
 	free(cells);
 	qkv_reader_close(r);
 	return rc;
+}
+
+/* A line of decimal ids (each may carry ":start:end") into *ids. */
+static int
+parse_ids(const char *line, size_t len, int32_t **ids, size_t *cap,
+    size_t *n, qkv_err *e)
+{
+	*n = 0;
+	for (size_t i = 0; i < len;) {
+		unsigned long v = 0;
+		size_t j = i, k;
+		if (line[i] == ' ' || line[i] == '\t') {
+			i++;
+			continue;
+		}
+		while (j < len && line[j] >= '0' && line[j] <= '9' &&
+		    v <= INT32_MAX)
+			v = v * 10 + (unsigned long)(line[j++] - '0');
+		k = j;
+		if (j > i && j < len && line[j] == ':')
+			while (k < len && line[k] != ' ' && line[k] != '\t')
+				k++;
+		if (j == i || v > INT32_MAX || (k < len && line[k] != ' ' &&
+		    line[k] != '\t')) {
+			for (k = i; k < len && line[k] != ' ' &&
+			    line[k] != '\t'; k++)
+				;
+			return qkv_errf(e, "'%.*s' is not a token id",
+			    (int)(k - i > 40 ? 40 : k - i), line + i);
+		}
+		if (*n == *cap) {
+			size_t c = *cap ? 2 * *cap : 1024;
+			int32_t *p = realloc(*ids, c * sizeof *p);
+			if (p == NULL)
+				return qkv_errf(e, "out of memory");
+			*ids = p;
+			*cap = c;
+		}
+		(*ids)[(*n)++] = (int32_t)v;
+		i = k;
+	}
+	return 0;
 }
 
 static int
@@ -619,85 +720,45 @@ decode_all(struct input *ip, qkv_out *o, qkv_err *e)
 	qkv_tokenc *x = qkv_tokenc_new(e);
 	int32_t *ids = NULL;
 	size_t cap = 0;
-	int r;
+	int r = 0;
 
 	if (x == NULL)
 		return -1;
-	while ((r = ip->in ? 1 : next_file(ip, e)) > 0) {
+	for (int f = 0; f < ip->nfiles && r == 0; f++) {
+		struct stat sb;
 		char *line;
-		size_t len;
-		if (qkv_in_is_qkv(ip->in)) {
-			if ((r = decode_stream(ip, o, x, &ids, &cap, e)) < 0)
-				goto out;
-			qkv_in_close(ip->in);
-			ip->in = NULL;
-			continue;
-		}
-		while ((r = qkv_in_line(ip->in, &line, &len, MAXLINE, e)) > 0) {
-			size_t n = 0, dl;
-			const char *d;
-			for (size_t i = 0; i < len;) {
-				char *end;
-				if (line[i] == ' ' || line[i] == '\t') {
-					i++;
-					continue;
+		size_t len, n, dl;
+		const char *d;
+		/* from a pipe or terminal, each line goes out when the
+		 * input stalls */
+		int live = strcmp(ip->files[f], "-") == 0 &&
+		    fstat(0, &sb) == 0 && !S_ISREG(sb.st_mode);
+		if ((ip->in = qkv_in_open(ip->files[f], e)) == NULL)
+			return -1;
+		ip->name = qkv_in_name(ip->in);
+		if (qkv_in_is_qkv(ip->in))
+			r = decode_stream(ip, o, x, &ids, &cap, live, e);
+		else
+			while ((r = qkv_in_line(ip->in, &line, &len, MAXLINE,
+			    e)) > 0) {
+				if (parse_ids(line, len, &ids, &cap, &n, e) < 0 ||
+				    (d = qkv_tok_decode(tok, x, ids, n, 0, &dl,
+				    e)) == NULL) {
+					char where[512];
+					snprintf(where, sizeof where,
+					    "%s: line %ld", ip->name,
+					    qkv_in_lineno(ip->in));
+					r = qkv_errprefix(e, where);
+					break;
 				}
-				unsigned long v = 0;
-				size_t j = i;
-				while (j < len && line[j] >= '0' &&
-				    line[j] <= '9' && v <= INT32_MAX)
-					v = v * 10 + (unsigned long)(line[j++] -
-					    '0');
-				end = line + j;
-				/* "id:start:end" from --offsets is fine */
-				if (j < len && line[j] == ':')
-					while (j < len && line[j] != ' ' &&
-					    line[j] != '\t')
-						j++;
-				if (end == line + i || v > INT32_MAX ||
-				    (j < len && line[j] != ' ' &&
-				    line[j] != '\t')) {
-					size_t k = i;
-					while (k < len && line[k] != ' ' &&
-					    line[k] != '\t')
-						k++;
-					r = qkv_errf(e, "%s: line %ld: '%.*s' is "
-					    "not a token id", qkv_in_name(ip->in),
-					    qkv_in_lineno(ip->in),
-					    (int)(k - i > 40 ? 40 : k - i),
-					    line + i);
-					goto out;
-				}
-				if (n == cap) {
-					cap = cap ? cap * 2 : 1024;
-					int32_t *p = realloc(ids,
-					    cap * sizeof *ids);
-					if (p == NULL) {
-						r = qkv_errf(e, "out of memory");
-						goto out;
-					}
-					ids = p;
-				}
-				ids[n++] = (int32_t)v;
-				i = j;
+				fwrite(d, 1, dl, o->f);
+				putc('\n', o->f);
+				if (live && !ready(0))
+					fflush(o->f);
 			}
-			if ((d = qkv_tok_decode(tok, x, ids, n, 0, &dl, e)) ==
-			    NULL) {
-				char where[512];
-				snprintf(where, sizeof where, "%s: line %ld",
-				    qkv_in_name(ip->in), qkv_in_lineno(ip->in));
-				r = qkv_errprefix(e, where);
-				goto out;
-			}
-			fwrite(d, 1, dl, o->f);
-			putc('\n', o->f);
-		}
-		if (r < 0)
-			goto out;
 		qkv_in_close(ip->in);
 		ip->in = NULL;
 	}
-out:
 	free(ids);
 	qkv_tokenc_free(x);
 	return r;
@@ -748,10 +809,12 @@ main(int argc, char **argv)
 				errx(2, "-l: %s", e.msg);
 			break;
 		case 'V':
-			printf("tok %s\n", QKV_VERSION);
+			printf("tok (qkv) %s\n", QKV_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	argc -= optind;
@@ -769,6 +832,7 @@ main(int argc, char **argv)
 		errx(2, "-l %ld cannot hold the %d special tokens", maxlen,
 		    qkv_tok_nadded(tok, 0));
 	memset(&ip, 0, sizeof ip);
+	ip.fd = -1;
 	ip.files = argc > 0 ? argv : stdin_only;
 	ip.nfiles = argc > 0 ? argc : 1;
 	if ((o = qkv_out_open(out, &e)) == NULL)
@@ -795,7 +859,7 @@ main(int argc, char **argv)
 	}
 	if (qkv_out_commit(o, &e) < 0)
 		errx(1, "%s", e.msg);
-	qkv_in_close(ip.in);
+	close_file(&ip);
 	free(ip.carry);
 	qkv_tok_close(tok);
 	qkv_model_close(m);

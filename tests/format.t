@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.." || exit 1
 T=tests/tmp/format.$$
 mkdir -p "$T" && trap 'rm -rf "$T"' EXIT
 [ -x tests/bin/qkvfile ] || { printf '1..1\nnot ok 1 - tests/bin/qkvfile is not built (make units)\n'; exit 1; }
-exec "${PYTHON:-/usr/bin/python3}" - "$T" <<'PY'
+"${PYTHON:-/usr/bin/python3}" - "$T" <<'PY'
 import sys, subprocess, re
 sys.path[:0] = ["formats", "tests"]
 import numpy as np, qkv

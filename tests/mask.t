@@ -1,7 +1,7 @@
 #!/bin/sh
 # mask: plain sequences and nsp instances, keys, epochs, formats, errors.
 . "$(dirname "$0")/pretrain/tap.sh"
-V=tests/data/bert-base-uncased
+V=tests/data/vocab/bert-base-uncased
 D=tests/data/pretrain
 cp $D/kjv8.ids "$T/kjv8.ids"
 

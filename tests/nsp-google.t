@@ -31,7 +31,7 @@ done <$d/cases
 
 # from text: tok gives the reference tokenizer's ids, so tok | nsp --google
 # is the reference run on the text itself
-V=tests/data/bert-base-uncased
+V=tests/data/vocab/bert-base-uncased
 for c in kjv8 edge; do
 	n=$((n + 1))
 	if "$BIN/tok" -m $V $d/$c.txt 2>"$tmp/err" | cmp -s - $d/$c.ids; then

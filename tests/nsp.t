@@ -1,7 +1,7 @@
 #!/bin/sh
 # nsp: options, formats, errors, determinism, corpus shards, bounded pool.
 . "$(dirname "$0")/pretrain/tap.sh"
-V=tests/data/bert-base-uncased
+V=tests/data/vocab/bert-base-uncased
 D=tests/data/pretrain
 xz -dc $D/ntc.ids.xz >"$T/ntc.ids"
 cp $D/kjv8.ids "$T/kjv8.ids"

@@ -7,7 +7,7 @@
 cd "$(dirname "$0")/.." || exit 1
 T=tests/tmp/pack-bad.$$
 mkdir -p "$T" && trap 'rm -rf "$T"' EXIT
-exec "${PYTHON:-/usr/bin/python3}" - "$T" "${QKV_BIN:-bin}" <<'PY'
+"${PYTHON:-/usr/bin/python3}" - "$T" "${QKV_BIN:-bin}" <<'PY'
 import json, os, struct, subprocess, sys, zlib
 sys.path[:0] = ["formats", "tests"]
 import numpy as np, qkv

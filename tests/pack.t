@@ -6,7 +6,7 @@
 cd "$(dirname "$0")/.." || exit 1
 T=tests/tmp/pack.$$
 mkdir -p "$T" && trap 'rm -rf "$T"' EXIT
-exec "${PYTHON:-/usr/bin/python3}" - "$T" "${QKV_BIN:-bin}" <<'PY'
+"${PYTHON:-/usr/bin/python3}" - "$T" "${QKV_BIN:-bin}" <<'PY'
 import json, os, struct, subprocess, sys, zlib
 sys.path[:0] = ["formats", "tests"]
 import numpy as np, qkv
@@ -131,8 +131,8 @@ for name in sorted(os.listdir(G)):
     ok(pack("-v", "-q", "%s/%s.None.qkv" % (T, name)).returncode == 0, "%s model file verifies" % name)
 ok("file:1_Pooling/config.json" in qkv.read("%s/bert-tiny-st.None.qkv" % T)[1],
    "sentence-transformers module files come along under their relative path")
-r = pack("-m", "file:config.json", "%s/gpt2-tiny.None.qkv" % T)
-ok(r.returncode == 0 and r.stdout == rd(G + "/gpt2-tiny/config.json"), "pack -m prints a metadata value")
+r = pack("-M", "file:config.json", "%s/gpt2-tiny.None.qkv" % T)
+ok(r.returncode == 0 and r.stdout == rd(G + "/gpt2-tiny/config.json"), "pack -M prints a metadata value")
 
 # -x of a model file gives the directory back: files as they were
 r = pack("-x", "-C", T + "/m", "%s/bert-tiny-st.None.qkv" % T)

@@ -3,7 +3,7 @@
 # concatenation, the very arrays of one run; runs repeat byte for byte;
 # shards load in Python as numpy arrays; bad input leaves no shard behind.
 . "$(dirname "$0")/pretrain/tap.sh"
-V=tests/data/bert-base-uncased
+V=tests/data/vocab/bert-base-uncased
 D=tests/data/pretrain
 xz -dc $D/ntc.ids.xz >"$T/ntc.ids"
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.." || exit 1
 BIN=${QKV_BIN:-bin}
 PY=${PYTHON:-/usr/bin/python3}
 d=tests/data/pretrain
-V=tests/data/bert-base-uncased
+V=tests/data/vocab/bert-base-uncased
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 xz -dc $d/ntc.ids.xz >"$tmp/ids"

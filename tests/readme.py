@@ -9,6 +9,8 @@ block, are what it must print on standard output.  Numbers compare within
 this) is only checked to be what .ci/run runs.  Blocks without "$ " lines
 (downloads) are not run.  Prints TAP."""
 import os, re, subprocess, sys, tempfile
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import ok, done
 
 top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 readme = open(os.path.join(top, "README.md"), encoding="utf-8").read()
@@ -22,12 +24,6 @@ for block in re.findall(r"```sh\n(.*?)```", readme, re.S):
         elif cmds and any(line.startswith("$ ") for line in block.splitlines()):
             cmds[-1][1].append(line)
 
-n = 0
-def ok(cond, what):
-    global n
-    n += 1
-    print(("ok %d - %s" if cond else "not ok %d - %s") % (n, what))
-    return cond
 
 def same(got, want):
     if len(got) != len(want):
@@ -93,4 +89,4 @@ with tempfile.TemporaryDirectory() as t:
             print("# exit %d; got:" % rc)
             for g in got:
                 print("#   " + g)
-print("1..%d" % n)
+done()

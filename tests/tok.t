@@ -195,6 +195,23 @@ printf 'a\r\n\nb' | "$TOK" -m $V/gpt2 >"$T/out"
 printf '64 201\n\n65\n' >"$T/exp"
 same "$T/out" "$T/exp" "gpt2: CR kept, empty line, unterminated last line"
 
+# A slow producer's lines come back before its input ends (perl writes a
+# line, waits for the answer, then writes the next; the alarm is only a
+# guard against hanging)
+live() {
+	perl -e 'use IPC::Open2; $SIG{ALRM} = sub { print "timeout\n"; exit 1 };
+	    my $pid = open2(my $out, my $in, @ARGV); $in->autoflush(1);
+	    alarm 20; print $in "hello\n"; my $a = <$out>; print $a;
+	    print $in "world\n"; close $in; print <$out>; waitpid $pid, 0' "$@"
+}
+live "$TOK" -m $V/gpt2 >"$T/out"
+printf '31373\n6894\n' >"$T/exp"
+same "$T/out" "$T/exp" "ids of a line come out before the next is written"
+live sh -c "sed -u 's/hello/31373/; s/world/6894/' | $TOK -m $V/gpt2 -d" \
+    >"$T/out"
+printf 'hello\nworld\n' >"$T/exp"
+same "$T/out" "$T/exp" "-d: text of a line comes out before the next is read"
+
 # Bad input
 "$TOK" -m "$T/none" </dev/null 2>"$T/err"
 [ $? -eq 1 ] && grep -q "^tok: $T/none: " "$T/err"

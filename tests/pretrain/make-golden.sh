@@ -27,7 +27,7 @@ bert=$(cd "$1" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 d=$top/tests/data/pretrain
-base=$top/tests/data/bert-base-uncased
+base=$top/tests/data/vocab/bert-base-uncased
 mkdir -p "$d/dup"
 cd "$d"
 
@@ -59,7 +59,7 @@ case1() {
 	"$py" "$top/bench/google/run.py" "$bert" --ids "$name.ids.tmp" -- \
 	    --input_file="$text" --output_file="$name.ref" \
 	    --vocab_file="$vocab/vocab.txt" "$@"
-	ids=${text%.txt}.ids vdir=bert-base-uncased
+	ids=${text%.txt}.ids vdir=vocab/bert-base-uncased
 	[ "$vocab" = "$d/dup" ] && ids=dup.ids vdir=pretrain/dup
 	mv "$name.ids.tmp" "$ids"
 	xz -9e -f "$name.ref"

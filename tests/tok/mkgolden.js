@@ -33,7 +33,7 @@ const fs = require('fs');
 const { execFileSync } = require('child_process');
 
 const dir = 'tests/data/tok';
-const gdir = dir + '/golden';
+const gdir = process.env.GOLDEN_DIR || dir + '/golden';	// GOLDEN_DIR: write elsewhere
 const vocab = 'tests/data/vocab';
 fs.mkdirSync(gdir, { recursive: true });
 
