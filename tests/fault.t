@@ -65,7 +65,7 @@ sample|"$BIN/sample" -m "$G" -n 40 -E "$t/gids"
 sample --score|"$BIN/sample" --score -v -m "$G" "$t/gids"
 pack -t|"$BIN/pack" -t "$t/bert.qkv"
 pack -c|"$BIN/pack" -c "$t/x/vec.npy"
-pack -m|"$BIN/pack" -m file:vocab.txt "$t/bert.qkv"
+pack -M|"$BIN/pack" -M file:vocab.txt "$t/bert.qkv"
 pack --corpus|"$BIN/pack" --corpus "$t/ids"
 EOF
 
