@@ -13,6 +13,10 @@
 #                                   are converted to GGUF by bench/gguf.py
 #   J=1 REPS=5 bench/sample.sh      threads, best of REPS runs
 #
+# sample and llama.cpp take turns, one run each per round, and the
+# bandwidth is measured again in each round: on a shared machine all see
+# the same spells of load, and the best of each is kept.
+#
 # PyTorch (Debian's python3-torch, f32 only: it has no fast F16 on a CPU)
 # runs a KV-cache loop (bench/sample_torch.py) in each of its thread
 # settings, torch threads x OpenBLAS threads, and the best is kept.
@@ -41,6 +45,8 @@ $PY -c "import random; random.seed(1)
 print(' '.join(str(random.randrange(50257)) for _ in range($NP)))" >"$W/prompt.txt"
 cc -O3 -march=native -pthread -o "$W/membw" bench/membw.c
 
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a ? b : a) }'; }
+
 BW=$("$W/membw" "$J" 1024)
 echo "gpt2-size model: prompt $NP tokens, $NG generated, $J threads, best of $REPS"
 echo "memory read bandwidth ($J threads, bench/membw.c): $BW GB/s"
@@ -58,16 +64,35 @@ for k, v in h.items():
     b = v['data_offsets'][1] - v['data_offsets'][0]
     s += b if not k.endswith('wpe.weight') else b // v['shape'][0]
 print(s)")
-	bound=$(awk -v bw="$BW" -v b="$bytes" 'BEGIN { printf "%.1f", bw * 1e9 / b }')
 
-	best_p=0 best_g=0
+	# sample and llama.cpp take turns, one run each per round, so that
+	# both see the same load on a shared machine; best of REPS rounds
+	best_p=0 best_g=0 lp= lg=
+	if [ -n "${LB:-}" ]; then
+		lp=0 lg=0
+		[ -f "$W/gpt2-124m-$dt.gguf" ] || $PY bench/gguf.py "$M" \
+		    tests/data/vocab/gpt2 "$W/gpt2-124m-$dt.gguf"
+	fi
 	for r in $(seq "$REPS"); do
 		line=$(bin/sample -m "$M" -t 0 -E -n $NG -j "$J" -v "$W/prompt.txt" \
 		    2>&1 >/dev/null | grep 'tokens/s')
 		p=$(echo "$line" | sed 's/.*s, \([0-9.]*\) tokens\/s; gen.*/\1/')
 		g=$(echo "$line" | sed 's/.*s, \([0-9.]*\) tokens\/s$/\1/')
-		best_p=$(awk -v a="$best_p" -v b="$p" 'BEGIN { print (b > a ? b : a) }')
-		best_g=$(awk -v a="$best_g" -v b="$g" 'BEGIN { print (b > a ? b : a) }')
+		best_p=$(max "$best_p" "$p")
+		best_g=$(max "$best_g" "$g")
+		BW=$(max "$BW" "$("$W/membw" "$J" 1024)")
+		[ -n "${LB:-}" ] || continue
+		csv=$("$LB" -m "$W/gpt2-124m-$dt.gguf" -p $NP -n $NG -t "$J" \
+		    -r 1 -o csv 2>/dev/null)
+		# the avg_ts column (of one run) of the pp and tg rows
+		col=$(echo "$csv" | head -1 | tr ',' '\n' | grep -n '^"*avg_ts"*$' |
+		    cut -d: -f1)
+		p=$(echo "$csv" | grep ",\"*$NP\"*,\"*0\"*," | head -1 |
+		    cut -d, -f"$col" | tr -d '"')
+		g=$(echo "$csv" | grep ",\"*0\"*,\"*$NG\"*," | head -1 |
+		    cut -d, -f"$col" | tr -d '"')
+		lp=$(max "$lp" "$p")
+		lg=$(max "$lg" "$g")
 	done
 
 	tp= tg=
@@ -84,24 +109,11 @@ print(s)")
 			echo "      pytorch torch threads $1, OpenBLAS threads $2: $out"
 			p=$(echo "$out" | awk '{ print $2 }')
 			g=$(echo "$out" | awk '{ print $4 }')
-			tp=$(awk -v a="$tp" -v b="$p" 'BEGIN { print (b > a ? b : a) }')
-			tg=$(awk -v a="$tg" -v b="$g" 'BEGIN { print (b > a ? b : a) }')
+			tp=$(max "$tp" "$p")
+			tg=$(max "$tg" "$g")
 		done <"$W/sets"
 	fi
-	lp= lg=
-	if [ -n "${LB:-}" ]; then
-		[ -f "$W/gpt2-124m-$dt.gguf" ] || $PY bench/gguf.py "$M" \
-		    tests/data/vocab/gpt2 "$W/gpt2-124m-$dt.gguf"
-		csv=$("$LB" -m "$W/gpt2-124m-$dt.gguf" -p $NP -n $NG -t "$J" \
-		    -r "$REPS" -o csv 2>/dev/null)
-		# the avg_ts column of the pp and tg rows
-		col=$(echo "$csv" | head -1 | tr ',' '\n' | grep -n '^"*avg_ts"*$' |
-		    cut -d: -f1)
-		lp=$(echo "$csv" | grep ",\"*$NP\"*,\"*0\"*," | head -1 |
-		    cut -d, -f"$col" | tr -d '"')
-		lg=$(echo "$csv" | grep ",\"*0\"*,\"*$NG\"*," | head -1 |
-		    cut -d, -f"$col" | tr -d '"')
-	fi
+	bound=$(awk -v bw="$BW" -v b="$bytes" 'BEGIN { printf "%.1f", bw * 1e9 / b }')
 	row() {	# row DTYPE NAME PROMPT GEN
 		pct=$(awk -v g="$4" -v b="$bound" 'BEGIN { printf "%.0f", 100 * g / b }')
 		vt=- vtg= vl=-
@@ -113,7 +125,8 @@ print(s)")
 		printf '%-5s %-22s %7.1f %7.1f %5s%% %7s %7s %s\n' "$1" "$2" "$3" \
 		    "$4" "$pct" "$vt" "$vtg" "$vl"
 	}
-	echo "$dt: $bytes weight bytes per token: at most $bound tokens/s"
+	echo "$dt: $bytes weight bytes per token: at most $bound tokens/s" \
+	    "($BW GB/s, the best so far)"
 	row $dt sample "$best_p" "$best_g"
 	[ -n "$tp" ] && printf '%-5s %-22s %7.1f %7.1f %5s%%\n' $dt pytorch \
 	    "$tp" "$tg" "$(awk -v g="$tg" -v b="$bound" 'BEGIN { printf "%.0f", 100 * g / b }')"

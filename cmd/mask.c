@@ -190,6 +190,7 @@ main(int argc, char **argv)
 		qkv_model_close(m);
 		return 0;
 	}
+	nn_stop_threads();	/* no matrix products from here on */
 	qkv_ptvocab *v = m ? qkv_ptvocab_from_model(m, &e) : NULL;
 	if (v == NULL)
 		errx(1, "%s", e.msg);

@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "qkv.h"
 
@@ -214,21 +213,6 @@ qkv_calloc(size_t n, size_t size, qkv_err *e)
 	if (p == NULL)
 		qkv_errf(e, "out of memory allocating %zu x %zu bytes", n, size);
 	return p;
-}
-
-uint32_t
-qkv_crc32(uint32_t crc, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	/* zlib's crc32 takes a uInt length; feed it in pieces. */
-	while (n > 0) {
-		uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-		crc = (uint32_t)crc32(crc, b, k);
-		b += k;
-		n -= k;
-	}
-	return crc;
 }
 
 int64_t

@@ -337,16 +337,10 @@ p_randint(prng *r, int64_t a, int64_t b)
 static void
 p_shuffle32(prng *r, int32_t *x, size_t n)
 {
-	if (r->mt) {
+	if (r->mt)
 		qkv_mt_shuffle(r->mt, x, n, sizeof *x);
-		return;
-	}
-	for (size_t i = n; i-- > 1;) {
-		size_t j = (size_t)qkv_rng_below(&r->ph, (uint64_t)i + 1);
-		int32_t t = x[i];
-		x[i] = x[j];
-		x[j] = t;
-	}
+	else
+		qkv_rng_shuffle32(&r->ph, x, n);
 }
 
 /* ---- masked LM -------------------------------------------------------- */
@@ -358,6 +352,8 @@ struct qkv_masker {
 				 * random words from its word list */
 	int32_t *mem, *gstart, *order;	/* candidate groups */
 	size_t memcap, gcap, ordcap;
+	uint8_t *chosen;	/* per position: chosen (0 between calls) */
+	size_t chosencap;
 };
 
 qkv_masker *
@@ -382,6 +378,7 @@ qkv_masker_free(qkv_masker *m)
 	free(m->mem);
 	free(m->gstart);
 	free(m->order);
+	free(m->chosen);
 	free(m);
 }
 
@@ -397,6 +394,13 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 	    qkv_pt_grow(&m->gstart, &m->gcap, n + 1, sizeof *m->gstart, e) < 0 ||
 	    qkv_pt_grow(&m->order, &m->ordcap, n, sizeof *m->order, e) < 0)
 		return -1;
+	if (n > m->chosencap) {	/* zeroed; the scan below keeps it so */
+		free(m->chosen);
+		m->chosencap = 0;
+		if ((m->chosen = qkv_calloc(n, 1, e)) == NULL)
+			return -1;
+		m->chosencap = n;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int32_t id = ids[i];
 		int skip = m->google ? id == v->cls || id == v->sep :
@@ -449,21 +453,25 @@ mask_seq(qkv_masker *m, prng *r, const int32_t *ids, size_t n, int32_t *out,
 			else
 				tok = (int32_t)p_randint(r, 0, (int64_t)v->n - 1);
 			out[i] = tok;
-			pos[np++] = i;
+			m->chosen[i] = 1;
+			np++;
 		}
 	}
-	if (np > 32)
-		qsort(pos, (size_t)np, sizeof *pos, int32_cmp);
-	else	/* the usual 20: insertion sort beats qsort's calls */
-		for (long k = 1; k < np; k++) {
-			int32_t x = pos[k];
-			long j = k;
-			for (; j > 0 && pos[j - 1] > x; j--)
-				pos[j] = pos[j - 1];
-			pos[j] = x;
+	/* the chosen positions in order: a scan without branches costs less
+	 * than sorting random positions with mispredicted ones */
+	if (np > 0) {
+		int32_t *at = m->order;	/* done with; room for n */
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			at[k] = (int32_t)i;
+			k += m->chosen[i];
+			m->chosen[i] = 0;
 		}
-	for (long k = 0; k < np; k++)
-		label[k] = ids[pos[k]];
+		for (long j = 0; j < np; j++) {
+			pos[j] = at[j];
+			label[j] = ids[at[j]];
+		}
+	}
 	return (int)np;
 }
 

@@ -334,6 +334,10 @@ void qkv_model_close(qkv_model *m);
  * are given as (rows, cols).  None allocates. */
 void nn_set_threads(int n);		/* OpenBLAS threads */
 int nn_get_threads(void);
+/* End OpenBLAS's worker threads: they start with every program linked to
+ * it and spin (sched_yield) for a while, taking the CPU from the stages of
+ * a pipeline that never multiply.  A later product starts them again. */
+void nn_stop_threads(void);
 /* C (M,N) = alpha op(A) (M,K) op(B) (K,N) + beta C; trans: 0 no, 1 yes.
  * The one wrapper over cblas_sgemm: every matrix product goes here. */
 void nn_sgemm(int transa, int transb, int M, int N, int K, float alpha,
@@ -421,8 +425,9 @@ void nn_attention(float *out, int ldo, const float *q, const float *k,
  * (seed, item, purpose) depend on nothing else, so sharded or parallel runs
  * draw exactly what one sequential run draws.  Never shared between
  * threads; a qkv_rng is a few words on the stack. */
+#define QKV_RNG_BUF 16	/* numbers made at a time: four blocks */
 typedef struct qkv_rng {
-	uint32_t key[2], ctr[4], out[4];
+	uint32_t key[2], ctr[4], out[QKV_RNG_BUF];
 	int avail;
 } qkv_rng;
 /* One Philox4x32-10 block (for tests against the published answers). */
@@ -433,6 +438,8 @@ uint32_t qkv_rng_u32(qkv_rng *r);
 uint64_t qkv_rng_u64(qkv_rng *r);
 double qkv_rng_uniform(qkv_rng *r);		/* [0, 1), 53 bits */
 uint64_t qkv_rng_below(qkv_rng *r, uint64_t n);	/* [0, n) unbiased; 0 if n <= 1 */
+/* Fisher-Yates from the back: x[i] swaps with x[below(i + 1)], i = n-1..1. */
+void qkv_rng_shuffle32(qkv_rng *r, int32_t *x, size_t n);
 
 /* CPython's random.Random: MT19937 seeded as random.Random(seed) is for an
  * int seed, with random(), getrandbits(), randint() and shuffle() drawing

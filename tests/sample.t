@@ -58,23 +58,34 @@ done
 M=$G/gpt2-tiny-std01
 ids=$(head -1 $M/ref/single/ids.txt)
 # bad input: one line error naming the line, exit 1, earlier output intact
-printf '%s\n\n%s\n' "$ids" "$ids" >"$T/in"
-$S -m $M -s 1 -n 5 "$T/in" >"$T/o" 2>"$T/e"; rc=$?
-t "empty prompt: exit 1" test $rc -eq 1
-t "empty prompt: one line naming line 2" grep -qx \
-    "sample: $T/in: line 2: empty prompt" "$T/e"
-t "empty prompt: line 1's output intact" sh -c \
-    "test \$(wc -l <$T/o) -eq 1 && test \$(wc -w <$T/o) -eq 5"
-printf '%s\n1 2 1000\n' "$ids" | $S -m $M -s 1 -n 5 >"$T/o" 2>"$T/e"; rc=$?
-t "id out of range: exit 1, one line" sh -c "test $rc -eq 1 &&
-    grep -qx 'sample: <stdin>: line 2: id 1000 is not in the vocabulary (1000 ids)' $T/e &&
-    test \$(wc -l <$T/o) -eq 1"
-printf '%s\n' "$ids" >"$T/in"
-$PY -c "print(' '.join(['7'] * 257))" >>"$T/in"
-$S -m $M -s 1 -n 5 "$T/in" >"$T/o" 2>"$T/e"; rc=$?
-t "prompt longer than the context: exit 1, one line" sh -c "test $rc -eq 1 &&
-    grep -qx 'sample: $T/in: line 2: 257 tokens exceed the context of 256 positions' $T/e &&
-    test \$(wc -l <$T/o) -eq 1"
+# (line 1's output the same as a run on line 1 alone), in both modes
+printf '%s\n' "$ids" >"$T/line1"
+$S -m $M -s 1 -n 5 "$T/line1" >"$T/gen1"
+$S -m $M --score "$T/line1" >"$T/score1"
+$PY -c "print(' '.join(['7'] * 257))" >"$T/long"
+for bad in empty range long; do
+	case $bad in
+	empty)	printf '\n' >"$T/l2"
+		msg='empty prompt' ;;
+	range)	printf '1 2 1000\n' >"$T/l2"
+		msg='id 1000 is not in the vocabulary (1000 ids)' ;;
+	long)	cp "$T/long" "$T/l2"
+		msg='257 tokens exceed the context of 256 positions' ;;
+	esac
+	cat "$T/line1" "$T/l2" "$T/line1" >"$T/in"
+	for mode in gen score; do
+		if [ $mode = gen ]; then
+			$S -m $M -s 1 -n 5 "$T/in" >"$T/o" 2>"$T/e"; rc=$?
+		else
+			$S -m $M --score <"$T/in" >"$T/o" 2>"$T/e"; rc=$?
+		fi
+		f=$T/in; [ $mode = score ] && f='<stdin>'
+		t "$bad ($mode): exit 1" test $rc -eq 1
+		t "$bad ($mode): one line naming line 2" sh -c "test \$(wc -l <$T/e) -eq 1 &&
+		    grep -qxF 'sample: $f: line 2: $msg' $T/e"
+		t "$bad ($mode): line 1's output intact" cmp "$T/${mode}1" "$T/o"
+	done
+done
 printf '1 2 x3\n' | $S -m $M >"$T/o" 2>"$T/e"; rc=$?
 t "not an id: exit 1" sh -c "test $rc -eq 1 && grep -q \"line 1: 'x3' is not a token id\" $T/e"
 $S -m $M -n 5 -o "$T/file" "$T/in" 2>/dev/null

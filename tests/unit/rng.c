@@ -108,13 +108,45 @@ main(int argc, char **argv)
 		    {0x00003039, 0x1}, blk[4];
 		int same = 1;
 		qkv_rng_init(&r, 0x100003039ULL, 0x0123456789abcdefULL, 77);
-		for (uint32_t b = 0; b < 3; b++) {
+		for (uint32_t b = 0; b < 41; b++) {	/* several refills */
 			ctr[3] = b;
 			qkv_philox4x32(ctr, key, blk);
 			for (int j = 0; j < 4; j++)
 				same &= qkv_rng_u32(&r) == blk[j];
 		}
 		ok(same, "stream is philox over (item, purpose, block) keyed by seed");
+		/* the block counter wraps within the purpose word */
+		qkv_rng_init(&r, 0x100003039ULL, 0x0123456789abcdefULL, 77);
+		r.ctr[3] = 0xfffffffeu;
+		same = 1;
+		for (uint32_t b = 0xfffffffeu, k = 0; k < 6; b++, k++) {
+			ctr[3] = b;
+			qkv_philox4x32(ctr, key, blk);
+			for (int j = 0; j < 4; j++)
+				same &= qkv_rng_u32(&r) == blk[j];
+		}
+		ok(same && r.ctr[2] == 77, "block counter wraps without a carry");
+	}
+	/* shuffle32 is Fisher-Yates from the back over below(i + 1) */
+	{
+		qkv_rng a, b;
+		int32_t x[100], y[100], same = 1;
+
+		for (int i = 0; i < 100; i++)
+			x[i] = y[i] = i * 3;
+		qkv_rng_init(&a, 9, 4, 2);
+		b = a;
+		qkv_rng_shuffle32(&a, x, 100);
+		for (size_t i = 100; i-- > 1;) {
+			size_t j = (size_t)qkv_rng_below(&b, (uint64_t)i + 1);
+			int32_t t = y[i];
+			y[i] = y[j];
+			y[j] = t;
+		}
+		for (int i = 0; i < 100; i++)
+			same &= x[i] == y[i];
+		ok(same && qkv_rng_u32(&a) == qkv_rng_u32(&b),
+		    "shuffle32 draws as below() swaps do");
 	}
 	/* streams of different items, purposes, seeds differ */
 	{
