@@ -35,6 +35,9 @@ LLAMA=${1:-}
 SHAPES="1x16 1x128 32x128"
 M=$W/bert-base
 mkdir -p "$W"
+# other work on the machine slows the peers unequally (spinning thread
+# pools most): the report says how busy it was
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 make -s bin/embed
 if [ -n "$LLAMA" ]; then
 	for b in "$LLAMA" "$LLAMA/llama-embedding" "$LLAMA/bin/llama-embedding" \
@@ -116,6 +119,7 @@ flop=$($PY -c "import json; c = json.load(open('$M/config.json'))
 H, I, L = c['hidden_size'], c['intermediate_size'], c['num_hidden_layers']
 print(L * (2 * (4 * H * H + 2 * H * I) + 4 * 128 * H))")
 echo "bert-base-size model (random weights, F32), $J threads; tokens/s, best of 3"
+echo "load average at the start: $load0"
 [ -s "$W/ort" ] && echo "ONNX Runtime: onnxruntime-node $ORTV" ||
 	echo "ONNX Runtime: none (set ORT_NODE_MODULES)"
 [ -n "${LE:-}" ] && echo "llama.cpp: $LE"
@@ -145,6 +149,8 @@ for set in Haswell unset; do
 	done
 	echo "encoder at 32x128: $enc GFLOP/s; OpenBLAS sgemm 4096x3072x768 ($J threads): $sg GFLOP/s; $(awk -v a="$enc" -v b="$sg" 'BEGIN { printf "%.0f%%", 100 * a / b }') of the ceiling"
 done
+
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # peak RSS of embed on three batches of 32 x 128 against the weights
 cat "$W/32x128.txt" "$W/32x128.txt" "$W/32x128.txt" >"$W/in3"
