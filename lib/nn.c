@@ -942,8 +942,14 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 		int cap = (NN_SCRATCH / C) & ~15;
 		if (cap < 16)
 			cap = 16;	/* C > 16K: mm_sgemm_task blocks C */
-		if (j.width > cap)
-			j.width = cap;
+		if (j.width > cap) {
+			/* as many slices as the scratch needs, rounded up to
+			 * an even count of about equal widths: seven of 336
+			 * for 2304 columns gave two workers 1296 and 1008 */
+			int ns = (OC + cap - 1) / cap;
+			ns += ns & 1;
+			j.width = ((OC + ns - 1) / ns + 15) & ~15;
+		}
 	}
 	ntask = (OC + j.width - 1) / j.width;
 	nn_parallel(ntask, mm_sgemm_task, &j);
