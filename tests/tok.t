@@ -4,39 +4,8 @@
 # can be given, in default and --plain modes, with specials, truncation,
 # offsets and decoding; round trips; and bad input.  The reference ids
 # were made by tests/tok/mkgolden.js (see tests/data/tok/golden/VERSION).
-cd "$(dirname "$0")/.." || exit 1
-BIN=${QKV_BIN:-$PWD/bin}
-TOK=$BIN/tok
-V=tests/data/vocab
-G=tests/data/tok/golden
 T=tests/tmp/tok
-PY=${PYTHON:-/usr/bin/python3}
-rm -rf "$T"
-mkdir -p "$T"
-n=0
-fails=0
-
-ok() {	# ok DESCRIPTION: passes when the last command status was 0
-	st=$?
-	n=$((n + 1))
-	if [ $st -eq 0 ]; then
-		echo "ok $n - $1"
-	else
-		echo "not ok $n - $1"
-		fails=$((fails + 1))
-	fi
-}
-
-# same FILE EXPECTED DESCRIPTION: compare, show the first differences
-same() {
-	if cmp -s "$1" "$2"; then
-		ok "$3"
-	else
-		false
-		ok "$3"
-		diff "$2" "$1" | head -6 | cut -c1-300 | sed 's/^/# /'
-	fi
-}
+. "$(dirname "$0")/tok/tap.sh"
 
 for c in hard prose man-en man-intl code; do
 	xz -dc tests/data/tok/$c.txt.xz >"$T/$c.txt"
@@ -259,5 +228,4 @@ yes 'a line of text' | head -n 200000 | "$TOK" -m $V/gpt2 | head -n 1 \
 [ "$(cat "$T/out")" = "64 1627 286 2420" ] && [ ! -s "$T/err" ]
 ok "| head ends it quietly"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+done_testing
