@@ -210,14 +210,20 @@ encode_batch(struct batch *b, qkv_tokenc *x)
 
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t work, done;
+	pthread_cond_t work;	/* a batch is READY, or quit */
+	pthread_cond_t done;	/* a batch is DONE, or the input ended */
+	pthread_cond_t space;	/* a slot is FREE, or quit */
 	struct batch *slot;
 	int nslot;
 	long next_work;		/* next batch a worker takes */
 	long nread;		/* batches read so far */
+	int eof;		/* the reader is done (rfailed: with an error) */
+	int rfailed;
+	qkv_err rerr;
 	int quit;
 } pl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0};
+	PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0,
+	0, {{0}}, 0};
 
 static void *
 worker(void *arg)
@@ -502,12 +508,46 @@ open_writer(qkv_out *o, const char *model, qkv_err *e)
 	return 0;
 }
 
+/* The reader's thread: fill free slots with batches, in input order.  It
+ * has a thread of its own so that a read that blocks (a stalled pipe)
+ * never keeps the main thread from writing what is done. */
+static void *
+reader(void *arg)
+{
+	struct input *ip = arg;
+
+	pthread_mutex_lock(&pl.mu);
+	for (;;) {
+		struct batch *r = &pl.slot[pl.nread % pl.nslot];
+		int got;
+		while (!pl.quit && r->state != FREE)
+			pthread_cond_wait(&pl.space, &pl.mu);
+		if (pl.quit)
+			break;
+		pthread_mutex_unlock(&pl.mu);
+		got = read_batch(ip, r, &pl.rerr);
+		pthread_mutex_lock(&pl.mu);
+		if (got <= 0) {
+			pl.rfailed = got < 0;
+			break;
+		}
+		r->state = READY;
+		r->failed = 0;
+		pl.nread++;
+		pthread_cond_signal(&pl.work);
+	}
+	pl.eof = 1;
+	pthread_cond_broadcast(&pl.done);
+	pthread_mutex_unlock(&pl.mu);
+	return NULL;
+}
+
 static int
 encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 {
-	pthread_t *th;
+	pthread_t *th, rd;
 	long nwritten = 0;
-	int eof = 0, rc = 0;
+	int rc = 0;
 
 	pl.nslot = 2 * nthreads + 2;
 	if ((pl.slot = qkv_calloc((size_t)pl.nslot, sizeof *pl.slot, e)) ==
@@ -539,6 +579,9 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 	for (int i = 0; i < nthreads; i++)
 		if (pthread_create(&th[i], NULL, worker, NULL) != 0)
 			errx(1, "cannot start threads");
+	if (pthread_create(&rd, NULL, reader, ip) != 0)
+		errx(1, "cannot start threads");
+	/* this thread writes the batches in input order */
 	pthread_mutex_lock(&pl.mu);
 	for (;;) {
 		struct batch *w = &pl.slot[nwritten % pl.nslot];
@@ -547,54 +590,39 @@ encode_all(struct input *ip, qkv_out *o, int nthreads, qkv_err *e)
 			if (w->failed) {
 				*e = w->err;
 				rc = -1;
-				pthread_mutex_lock(&pl.mu);
-				break;
-			}
-			if (write_out(o, w, e) < 0) {
+			} else if (write_out(o, w, e) < 0)
 				rc = -1;
-				pthread_mutex_lock(&pl.mu);
-				break;
-			}
 			pthread_mutex_lock(&pl.mu);
+			if (rc < 0)
+				break;
 			w->state = FREE;
 			nwritten++;
+			pthread_cond_signal(&pl.space);
 			continue;
 		}
-		struct batch *r = &pl.slot[pl.nread % pl.nslot];
-		/* after a stall, write what is in hand before the next read
-		 * (which may block for long) */
-		int hold = pl.nread > nwritten && pl.slot[(pl.nread - 1) %
-		    pl.nslot].stalled;
-		if (!eof && r->state == FREE && !hold) {
-			int got;
-			pthread_mutex_unlock(&pl.mu);
-			got = read_batch(ip, r, e);
-			pthread_mutex_lock(&pl.mu);
-			if (got < 0) {
+		if (pl.eof && nwritten == pl.nread) {
+			if (pl.rfailed) {
+				*e = pl.rerr;
 				rc = -1;
-				break;
 			}
-			if (got == 0)
-				eof = 1;
-			else {
-				r->state = READY;
-				r->failed = 0;
-				pl.nread++;
-				pthread_cond_signal(&pl.work);
-			}
-			continue;
-		}
-		if (eof && nwritten == pl.nread)
 			break;
+		}
 		pthread_cond_wait(&pl.done, &pl.mu);
 	}
 	pl.quit = 1;
 	pl.next_work = pl.nread;	/* on error, drop what is queued */
 	pthread_cond_broadcast(&pl.work);
+	pthread_cond_broadcast(&pl.space);
 	pthread_mutex_unlock(&pl.mu);
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
 	free(th);
+	/* on an error the reader may be blocked in read(2): the program
+	 * exits without waiting for it */
+	if (rc == 0)
+		pthread_join(rd, NULL);
+	else
+		pthread_detach(rd);
 	return rc;
 }
 
