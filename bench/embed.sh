@@ -11,7 +11,8 @@
 # Shapes: 1 x 16 tokens (a query), 1 x 128, 32 x 128; tokens/s and ratios.
 # Also: the GFLOP/s the encoder reaches at 32 x 128 against OpenBLAS
 # sgemm's GFLOP/s on the encoder's largest product, measured in the same
-# run; and embed's peak RSS at batch 32 against the size of the weights.
+# run; and embed's peak RSS at batch 32 (F32 and BF16 storage) against the
+# size of the f32 weights.
 # qkv, PyTorch and sgemm run twice: with OPENBLAS_CORETYPE=Haswell (this
 # machine's setting, AVX2 kernels) and with OPENBLAS_CORETYPE and
 # OPENBLAS_L2_SIZE unset (OpenBLAS picks its own kernels, AVX-512 here).
@@ -152,9 +153,16 @@ done
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# peak RSS of embed on three batches of 32 x 128 against the weights
+# peak RSS of embed on three batches of 32 x 128 against the weights it
+# computes with (f32: BF16 storage is converted once, at load, and the
+# file's pages are let go)
 cat "$W/32x128.txt" "$W/32x128.txt" "$W/32x128.txt" >"$W/in3"
-rss=$( { /usr/bin/time -f %M bin/embed -m "$M" -j "$J" <"$W/in3" >/dev/null; } 2>&1 | tail -1)
+[ -f "$M-bf16/model.safetensors" ] ||
+	$PY tests/bert_ref.py make "$M-bf16" --dtype bf16
 wb=$(wc -c <"$M/model.safetensors")
 echo
-echo "peak RSS of embed at batch 32: $((rss / 1024)) MiB; weights $((wb / 1048576)) MiB; $(awk -v r="$rss" -v w="$wb" 'BEGIN { printf "%.2f", r * 1024 / w }')x"
+for v in "F32 $M" "BF16 $M-bf16"; do
+	set -- $v
+	rss=$( { /usr/bin/time -f %M bin/embed -m "$2" -j "$J" <"$W/in3" >/dev/null; } 2>&1 | tail -1)
+	echo "peak RSS of embed at batch 32, $1 stored: $((rss / 1024)) MiB; f32 weights $((wb / 1048576)) MiB; $(awk -v r="$rss" -v w="$wb" 'BEGIN { printf "%.2f", r * 1024 / w }')x"
+done

@@ -63,6 +63,16 @@ for v in "f16 base 21" "f16 legacy 22"; do
 	$BIN/embed -m $m -t -p pooler <$t/ids2.txt >$t/pooler
 	check "odd-size $1 $2 pooled" "$REF compare $t/ref-$2 pooled $t/pooler"
 done
+# a sharded checkpoint (model.safetensors.index.json) gives the same bits
+cp -r $t/odd-legacy $t/sharded && $REF shard $t/sharded 3
+$BIN/embed -m $t/sharded -t -p pooler <$t/ids2.txt >$t/pooler3
+check "sharded in 3 files: the same vectors" \
+    "[ ! -e $t/sharded/model.safetensors ] && cmp $t/pooler $t/pooler3"
+rm $t/sharded/model-00002-of-00003.safetensors
+echo 2 3 | $BIN/embed -m $t/sharded -t >/dev/null 2>$t/shard.err
+check "a missing shard: exit 1, one line naming it" \
+    "[ $? -eq 1 ] && [ \$(wc -l <$t/shard.err) -eq 1 ] &&
+    grep 'embed: .*model-00002-of-00003.safetensors: No such file' $t/shard.err"
 # an older sentence-transformers export: the BERT in 0_Transformer/,
 # modules.json and 1_Pooling/ at the top; mean pooling (no Normalize) is
 # the default, and max_seq_length (sentence_bert_config.json) the limit

@@ -13,6 +13,9 @@ produced (`check`).  Only Debian's python3-torch and python3-numpy.
       write a random checkpoint: config.json, model.safetensors, vocab.txt
       (--drop leaves a tensor out, --set overrides config.json: broken
       models for the error tests)
+  bert_ref.py shard DIR N
+      split DIR's model.safetensors into N shards with a
+      model.safetensors.index.json, as big checkpoints come
   bert_ref.py ids FILE --vocab V --lengths N,N,... [--pairs] [--seed S]
       write random id lines ([CLS] ... [SEP], or pairs) and, beside them,
       FILE.types: token types as lines
@@ -165,6 +168,33 @@ def make(args):
             f.write(s + "\n")
         for i in range(5, V):
             f.write("tok%d\n" % i)
+
+
+def shard(args):
+    """model.safetensors -> model-0000i-of-0000N.safetensors, tensors dealt
+    round, and the index that maps each name to its file."""
+    p = os.path.join(args.dir, "model.safetensors")
+    with open(p, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    data = np.memmap(p, dtype=np.uint8, mode="r", offset=8 + n)
+    names = sorted(k for k in header if k != "__metadata__")
+    weight_map = {}
+    for i in range(args.n):
+        fn = "model-%05d-of-%05d.safetensors" % (i + 1, args.n)
+        part = {}
+        for k in names[i::args.n]:
+            d = header[k]
+            a, b = d["data_offsets"]
+            arr = data[a:b].view(DTYPES[d["dtype"]]).reshape(d["shape"])
+            part[k] = (d["dtype"], arr)
+            weight_map[k] = fn
+        write_safetensors(os.path.join(args.dir, fn), part)
+    del data
+    os.remove(p)
+    with open(os.path.join(args.dir, "model.safetensors.index.json"),
+              "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=2)
 
 
 def ids(args):
@@ -397,6 +427,9 @@ def main():
                    help="leave this stored tensor out")
     p.add_argument("--set", action="append", default=[],
                    help="KEY=JSON: override a config.json entry")
+    p = sub.add_parser("shard")
+    p.add_argument("dir")
+    p.add_argument("n", type=int)
     p = sub.add_parser("ids")
     p.add_argument("file")
     p.add_argument("--vocab", type=int, default=30522)
@@ -436,7 +469,7 @@ def main():
         import torch
         torch.set_num_threads(2)
     {"make": make, "ids": ids, "run": run, "compare": compare,
-     "close": close, "check": check, "tostream": tostream,
+     "close": close, "check": check, "shard": shard, "tostream": tostream,
      "column": column}[args.cmd](args)
 
 

@@ -3,7 +3,8 @@
 An index of 400 lines of prose is made through the pipeline; queries made
 the same way must get the rows a numpy brute force finds over the index's
 own vectors, and a line of the index, asked for, must come first (or the
-first line equal to it).  Token ids and vectors cross the stages as text.
+first line equal to it).  Token ids and vectors cross the stages as text;
+last, the pipeline as written with qkv streams, the text carried through.
 """
 import lzma, os, subprocess, sys, tempfile
 import numpy as np
@@ -91,6 +92,23 @@ ntok = sum(1 for l in sh("tok -m %s | embed -t -p none -m %s" % (M, M),
 ok(rc == 0 and ntok > 2 and [int(f[0]) for f in parse(out3)] ==
    list(range(1, ntok + 1)), "per-token vectors (embed -t -p none, blank line "
    "after the sequence) as queries: one answer per token", err or out3[:200])
+
+# the issue's own commands, with the qkv stream between the stages: tok -b
+# carries each line's text through embed into the index, and nearest
+# prints it (default -k 10) beside the row the text-ids index gave
+idxb = os.path.join(T, "idxb.qkv")
+rc, _, err = sh("tok -m %s -b < %s | embed -m %s > %s" % (M, lf, M, idxb))
+rc2, outb, err2 = sh("tok -m %s -b | embed -m %s | nearest %s" % (M, M, idxb),
+                     lines[123].encode() + b"\n")
+rc3, outt, err3 = sh("tok -m %s | embed -m %s | nearest %s" % (M, M, idx),
+                     lines[123].encode() + b"\n")
+rb, rt = parse(outb), parse(outt)
+ok(rc == 0 and rc2 == 0 and rc3 == 0 and len(rb) == 10 and
+   [f[:4] for f in rb] == rt and all(len(f) == 5 for f in rb) and
+   all(f[4] == lines[int(f[3]) - 1] for f in rb) and
+   rb[0][4] == lines[123], "tok -b | embed | nearest: 10 lines, each with "
+   "its row's text; the same rows and scores as with text ids",
+   err + err2 + err3 or outb[:400])
 
 print("1..%d" % n_ok)
 subprocess.run(["rm", "-rf", T])
