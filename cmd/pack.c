@@ -238,7 +238,7 @@ undo(void)
 		rmdir(dirs[i]);
 }
 
-static void
+static _Noreturn void
 fail(void)
 {
 	undo();
@@ -553,7 +553,7 @@ extract(struct input *x, const char *dir)
 static qkv_out *out;
 static qkv_twriter *tw;
 
-static void
+static _Noreturn void
 cfail(void)
 {
 	qkv_twriter_free(tw);
