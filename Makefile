@@ -5,6 +5,7 @@
 #   make check      run the whole test suite (prove, TAP)
 #   make asan       build into build-asan/ with ASan+UBSan and run the suite
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make ci         what CI runs: check, asan, then fuzz for CI_FUZZ_SECONDS
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # New files in lib/ and cmd/ are picked up by wildcard; nothing to edit here.
@@ -68,9 +69,14 @@ check: all units
 # links are removed afterwards so the next `make` relinks the normal build.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
+# A sanitizer report exits 86, never 1, so a test that expects a clean
+# error (exit 1) cannot mistake a report for one; leaks are reported
+# (LeakSanitizer) and fail the run the same way.
+ASAN_ENV = ASAN_OPTIONS=exitcode=86:detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 QKV_ASAN=1
 asan:
 	rm -f $(BINS) $(LIBA) $(UNITS)
-	$(MAKE) B=build-asan CC=clang CFLAGS="$(ASAN_FLAGS)" \
+	$(ASAN_ENV) $(MAKE) B=build-asan CC=clang CFLAGS="$(ASAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" check; \
 	    rc=$$?; rm -f $(BINS) $(LIBA) $(UNITS); exit $$rc
 
@@ -106,6 +112,15 @@ fuzz: fuzz-build
 	    grep -E 'stat::number_of_executed_units|cov:' build-fuzz/$$n.log | tail -2; \
 	done
 
+# CI (.ci/run, README's test command): the suite, the suite again under
+# the sanitizers, and a short round of every fuzz target.  A long round:
+# make fuzz FUZZ_SECONDS=600.
+CI_FUZZ_SECONDS ?= 10
+ci:
+	$(MAKE) check
+	$(MAKE) asan
+	$(MAKE) fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
@@ -120,7 +135,7 @@ install: all
 clean:
 	rm -rf $(B) build-asan build-fuzz bin lib/libqkv.a tests/bin tests/tmp
 
-.PHONY: all demo check units asan fuzz fuzz-build install clean
+.PHONY: all demo check units asan fuzz fuzz-build ci install clean
 .SECONDARY:
 
 -include $(LIBOBJ:.o=.d) $(PROGS:%=$(B)/cmd/%.d)

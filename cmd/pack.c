@@ -238,7 +238,7 @@ undo(void)
 		rmdir(dirs[i]);
 }
 
-static void
+static _Noreturn void
 fail(void)
 {
 	undo();
@@ -400,7 +400,7 @@ tmp_open(void)
 {
 	const char *d = getenv("TMPDIR");
 	char *path;
-	FILE *f;
+	FILE *f = NULL;
 	int fd;
 
 	if (asprintf(&path, "%s/pack.XXXXXX", d && *d ? d : "/tmp") < 0)
@@ -553,7 +553,7 @@ extract(struct input *x, const char *dir)
 static qkv_out *out;
 static qkv_twriter *tw;
 
-static void
+static _Noreturn void
 cfail(void)
 {
 	qkv_twriter_free(tw);

@@ -6,6 +6,7 @@
  * line's log-probability, token count and perplexity instead.
  */
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -171,7 +172,7 @@ generate(gpt2_state *st, gpt2_pick *pk, const gpt2_config *cfg,
 			break;
 		fprintf(out, n || o->echo ? " %d" : "%d", id);
 		if (stream && fflush(out) == EOF)
-			return qkv_errf(e, "write error");
+			return qkv_errf(e, "write error: %s", strerror(errno));
 		if (n + 1 == o->n)
 			break;
 		/* prompt + generated may fill the context, no more */
@@ -189,7 +190,7 @@ generate(gpt2_state *st, gpt2_pick *pk, const gpt2_config *cfg,
 	tm.gen_n += gpt2_state_len(st) - T + 1;
 	fputc('\n', out);
 	if (stream && fflush(out) == EOF)
-		return qkv_errf(e, "write error");
+		return qkv_errf(e, "write error: %s", strerror(errno));
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* heads.c - BERT's pretraining heads on top of the encoder (bert.c): the
  * masked-LM head and the next-sentence head of BertForPreTraining. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,7 +282,8 @@ batch_flush(struct batch *bt, bert *b, bert_mlm *h, const qkv_tok *t,
 			fprintf(out, "%.6g\n", bt->prob[s]);
 	}
 	bt->n = bt->N = bt->M = 0;
-	return ferror(out) ? qkv_errf(e, "write error") : 0;
+	return ferror(out) ? qkv_errf(e, "write error: %s",
+	    strerror(errno ? errno : EIO)) : 0;
 }
 
 int

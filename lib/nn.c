@@ -1063,7 +1063,9 @@ exp_block(float *x)
 		/* round to nearest by the 1.5 * 2^23 trick: no libm call */
 		float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
 		r[j] = (v - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
-		s.i[j] = ((int32_t)n + 127) << 23;
+		/* NaN (from NaN weights) must not reach the conversion, which
+		 * would be undefined; x stays NaN through r */
+		s.i[j] = ((int32_t)(n == n ? n : 0.0f) + 127) << 23;
 	}
 	for (int j = 0; j < NN_BLK; j++) {
 		float t = r[j];

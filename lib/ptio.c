@@ -1427,16 +1427,29 @@ qkv_shards_row(qkv_shards *w, const qkv_ptrow *row, qkv_err *e)
 	int64_t *seg = w->feat[G_SEG] + r * L, *pos = w->feat[G_POS] + r * P;
 	int64_t *mids = w->feat[G_MIDS] + r * P;
 	float *wt = w->w + r * P;
-	for (size_t i = 0; i < L; i++) {
-		ids[i] = i < row->n ? row->ids[i] : 0;
-		mask[i] = i < row->n;
-		seg[i] = i < row->n && row->seg != NULL ? row->seg[i] : 0;
+	/* the row, then its padding: loops without a test per element */
+	size_t n = row->n, np = row->npred;
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = row->ids[i];
+		mask[i] = 1;
 	}
-	for (size_t i = 0; i < P; i++) {
-		pos[i] = i < row->npred ? row->pos[i] : 0;
-		mids[i] = i < row->npred ? row->mids[i] : 0;
-		wt[i] = i < row->npred ? row->weights[i] : 0;
+	if (row->seg != NULL)
+		for (size_t i = 0; i < n; i++)
+			seg[i] = row->seg[i];
+	else
+		memset(seg, 0, n * sizeof *seg);
+	memset(ids + n, 0, (L - n) * sizeof *ids);
+	memset(mask + n, 0, (L - n) * sizeof *mask);
+	memset(seg + n, 0, (L - n) * sizeof *seg);
+	for (size_t i = 0; i < np; i++) {
+		pos[i] = row->pos[i];
+		mids[i] = row->mids[i];
+		wt[i] = row->weights[i];
 	}
+	memset(pos + np, 0, (P - np) * sizeof *pos);
+	memset(mids + np, 0, (P - np) * sizeof *mids);
+	for (size_t i = np; i < P; i++)
+		wt[i] = 0;
 	w->feat[G_LABEL][r] = row->fields & QKV_PT_LABEL ? row->label : 0;
 	if (++w->n == w->per)
 		return shards_flush(w, e);

@@ -1199,8 +1199,10 @@ qkv_tok_encode(const qkv_tok *t, qkv_tokenc *x, const char *a, size_t alen,
 		x->n = na + nb;
 	}
 	if (!specials) {
-		memset(x->types, 0, na);
-		memset(x->types + na, 1, nb);
+		if (x->n > 0) {	/* types is NULL before the first token */
+			memset(x->types, 0, na);
+			memset(x->types + na, 1, nb);
+		}
 		x->a0 = 0;
 		x->a1 = x->b0 = na;
 		x->b1 = na + nb;

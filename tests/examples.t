@@ -4,6 +4,9 @@
 # -j1), does nothing when re-run, and rebuilds only what a touched input
 # feeds; mansearch.sh answers from an index of qkv's own man pages.
 cd "$(dirname "$0")/.." || exit 1
+# make as a user runs it, not as a sub-make of `make -j2 check` (whose
+# jobserver it cannot reach) or of `make asan` (whose variables it would get)
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS
 top=$(pwd)
 bin=${QKV_BIN:-$top/bin}
 py=${PYTHON:-python3}
@@ -61,7 +64,8 @@ ok $? "touching txt/Jonah.txt rebuilds only its outputs ($got)"
 mk "$t/a" query Q='whither thou goest, I will go' >"$t/q" 2>&1
 [ "$(wc -l <"$t/q")" -eq 5 ] &&
     awk -F'\t' 'NF != 5 || $1 != 1 || $2 != NR { exit 1 }' "$t/q"
-ok $? "make query prints the 5 nearest verses, TAB-separated"
+r=$?; ok $r "make query prints the 5 nearest verses, TAB-separated"
+[ $r = 0 ] || sed 's/^/# /' "$t/q" | head -20
 cut -f5 "$t/q" | while read -r v; do grep -qxF "$v" "$t/a/txt/"*.txt || exit 1; done
 ok $? "every verse it prints is a verse of the corpus"
 

@@ -42,6 +42,24 @@ t_fails 1 "^mask: $T/nomask: line 1: no \[MASK\] to fill\$" "--fill: a line with
 echo "no tab here" >"$T/notab"
 t_fails 1 "^nsp: $T/notab: line 1: no TAB between the sentences\$" "--score: a line without TAB" \
     "$BIN/nsp" --score -m $G/bert-tiny "$T/notab"
+# longer than the model's 128 positions: --fill refuses the line ([CLS],
+# 151 tokens, [SEP]); --score cuts the pair longest first from the end, as
+# the tokenizer does: A of 150 tokens and B of 42 keep 125 - 42 = 83 of A
+words() { awk -v w="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++)
+	printf "%s%s", i ? " " : "", w }'; }
+printf '%s [MASK]\n' "$(words the 150)" >"$T/longfill"
+t_fails 1 "^mask: $T/longfill: line 1: 153 tokens, more than the model's 128\$" \
+    "--fill: a line longer than the model's positions" \
+    "$BIN/mask" --fill -m $G/bert-tiny "$T/longfill"
+printf '%s\tand then %s\n' "$(words the 150)" "$(words a 40)" >"$T/longpair"
+printf '%s\tand then %s\n' "$(words the 83)" "$(words a 40)" >"$T/cutpair"
+"$BIN/nsp" --score -m $G/bert-tiny-std01 "$T/longpair" >"$T/score" 2>&1
+"$BIN/tok" -s -m $G/bert-tiny-std01 "$T/cutpair" |
+    "$PY" tests/pretrain/heads_ref.py score $G/bert-tiny-std01 >"$T/score.ref"
+t_is "$(paste "$T/score" "$T/score.ref" | awk -F'\t' '
+    { d = $1 - $2; if (d < 0) d = -d }
+    END { print (NR == 1 && d < 1e-5) ? "ok" : "rows " NR " diff " d }')" ok \
+    "--score: a pair longer than the model's positions is cut as the tokenizer cuts it"
 t_fails 1 "missing tensor 'cls.predictions" "--fill: a model without the MLM head" \
     "$BIN/mask" --fill -m $G/bert-tiny-st "$T/nomask"
 t_fails 1 "missing tensor 'cls.seq_relationship" "--score: a model without the NSP head" \

@@ -22,7 +22,9 @@ cat >"$t/use.c" <<'C'
 #include <qkv.h>
 int main(void) { return qkv_dtype_size(qkv_dtype_parse("f32")) == 4 ? 0 : 1; }
 C
-cc -std=c11 -I"$t/usr/include" -o "$t/use" "$t/use.c" "$t/usr/lib/libqkv.a" \
-    -lopenblas -lutf8proc -ljansson -lz -lm -lpthread 2>"$t/cc.log"
+# with the compiler and flags the library was built with (make asan's)
+${CC:-cc} -std=c11 ${CFLAGS:-} -I"$t/usr/include" -o "$t/use" "$t/use.c" \
+    "$t/usr/lib/libqkv.a" ${LDFLAGS:-} -lopenblas -lutf8proc -ljansson -lz \
+    -lm -lpthread 2>"$t/cc.log"
 check "a program builds against the installed library" '"$t/use"'
 echo "1..$n"
