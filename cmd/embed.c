@@ -277,19 +277,11 @@ int_cell(const qkv_col *c, const qkv_cell *cell, int32_t **buf, size_t *cap,
 	size_t n = cell->n;
 
 	*buf = grow(*buf, cap, n + 1, sizeof **buf);
+	if (n > 0 && (c->dtype < QKV_U8 || c->dtype > QKV_I64))
+		errx(1, "%s: column '%s' holds %s, not integers", where,
+		    c->name, qkv_dtype_name(c->dtype));
 	for (size_t i = 0; i < n; i++) {
-		int64_t v;
-		switch (c->dtype) {
-		case QKV_U8: v = ((const uint8_t *)cell->p)[i]; break;
-		case QKV_I8: v = ((const int8_t *)cell->p)[i]; break;
-		case QKV_U16: v = ((const uint16_t *)cell->p)[i]; break;
-		case QKV_I16: v = ((const int16_t *)cell->p)[i]; break;
-		case QKV_I32: v = ((const int32_t *)cell->p)[i]; break;
-		case QKV_I64: v = ((const int64_t *)cell->p)[i]; break;
-		default:
-			errx(1, "%s: column '%s' holds %s, not integers", where,
-			    c->name, qkv_dtype_name(c->dtype));
-		}
+		int64_t v = qkv_int_at(cell->p, c->dtype, i);
 		if (v < INT32_MIN || v > INT32_MAX)
 			errx(1, "%s: column '%s': %lld is out of range", where,
 			    c->name, (long long)v);

@@ -73,8 +73,6 @@ static int
 row_ids(const qkv_cell *c, int dtype, int32_t **ids, size_t *cap, int *n,
     int V, qkv_err *e)
 {
-	size_t es = qkv_dtype_size(dtype);
-
 	if (c->n == 0)
 		return qkv_errf(e, "empty prompt");
 	if (c->n > *cap) {
@@ -85,16 +83,7 @@ row_ids(const qkv_cell *c, int dtype, int32_t **ids, size_t *cap, int *n,
 		*cap = c->n;
 	}
 	for (size_t i = 0; i < c->n; i++) {
-		int64_t v = 0;
-		const unsigned char *p = (const unsigned char *)c->p + i * es;
-		switch (dtype) {
-		case QKV_U8: v = p[0]; break;
-		case QKV_I8: v = (int8_t)p[0]; break;
-		case QKV_U16: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
-		case QKV_I16: { int16_t x; memcpy(&x, p, 2); v = x; break; }
-		case QKV_I32: { int32_t x; memcpy(&x, p, 4); v = x; break; }
-		default: memcpy(&v, p, 8); break;
-		}
+		int64_t v = qkv_int_at(c->p, dtype, i);
 		if (v < 0 || v >= V)
 			return qkv_errf(e, "id %lld is not in the vocabulary "
 			    "(%d ids)", (long long)v, V);

@@ -669,15 +669,7 @@ decode_stream(struct input *ip, qkv_out *o, qkv_tokenc *x, int32_t **ids,
 			*cap = c->n;
 		}
 		for (size_t i = 0; i < c->n; i++) {
-			int64_t v;
-			switch (col->dtype) {
-			case QKV_U8: v = ((const uint8_t *)c->p)[i]; break;
-			case QKV_I8: v = ((const int8_t *)c->p)[i]; break;
-			case QKV_U16: v = ((const uint16_t *)c->p)[i]; break;
-			case QKV_I16: v = ((const int16_t *)c->p)[i]; break;
-			case QKV_I32: v = ((const int32_t *)c->p)[i]; break;
-			default: v = ((const int64_t *)c->p)[i]; break;
-			}
+			int64_t v = qkv_int_at(c->p, col->dtype, i);
 			(*ids)[i] = v < INT32_MIN || v > INT32_MAX ? -1 :
 			    (int32_t)v;
 		}

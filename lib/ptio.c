@@ -170,19 +170,6 @@ check_scalar_col(const qkv_col *c, int integer, qkv_err *e)
 	return 0;
 }
 
-static int64_t
-elem_i64(int dt, const unsigned char *p, size_t i)
-{
-	switch (dt) {
-	case QKV_U8: return p[i];
-	case QKV_I8: return (int8_t)p[i];
-	case QKV_U16: { uint16_t v; memcpy(&v, p + 2 * i, 2); return v; }
-	case QKV_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return v; }
-	case QKV_I32: { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
-	default: { int64_t v; memcpy(&v, p + 8 * i, 8); return v; }
-	}
-}
-
 /* The ints of a run cell into *buf (n of them), each in [0, limit). */
 static int
 cell_ints(const qkv_col *c, const qkv_cell *cell, int64_t limit,
@@ -202,7 +189,7 @@ cell_ints(const qkv_col *c, const qkv_cell *cell, int64_t limit,
 			return 0;
 	}
 	for (size_t i = 0; i < cell->n; i++) {
-		int64_t v = elem_i64(c->dtype, cell->p, i);
+		int64_t v = qkv_int_at(cell->p, c->dtype, i);
 		if (v < 0 || v >= limit)
 			return qkv_errf(e, "%s: %lld is out of range [0, %lld)",
 			    c->name, (long long)v, (long long)limit);
@@ -586,7 +573,7 @@ bin_row(qkv_ptreader *r, qkv_ptrow *row, qkv_err *e)
 	}
 	if (r->col[C_LABEL] >= 0) {
 		const qkv_col *col = qkv_reader_col(r->qr, r->col[C_LABEL]);
-		int64_t v = elem_i64(col->dtype, c[r->col[C_LABEL]].p, 0);
+		int64_t v = qkv_int_at(c[r->col[C_LABEL]].p, col->dtype, 0);
 		if (v < 0 || v > 1)
 			return qkv_errf(e, "next_sentence_labels: %lld is not "
 			    "0 or 1", (long long)v);
@@ -595,7 +582,7 @@ bin_row(qkv_ptreader *r, qkv_ptrow *row, qkv_err *e)
 	}
 	if (r->col[C_KEY] >= 0) {
 		const qkv_col *col = qkv_reader_col(r->qr, r->col[C_KEY]);
-		row->key = elem_i64(col->dtype, c[r->col[C_KEY]].p, 0);
+		row->key = qkv_int_at(c[r->col[C_KEY]].p, col->dtype, 0);
 		if (row->key < 0)
 			return qkv_errf(e, "key: %lld is negative",
 			    (long long)row->key);

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define QKV_VERSION "0.1.0"
 
@@ -64,6 +65,22 @@ float qkv_bf16_to_f32(uint16_t h);
 uint16_t qkv_f32_to_bf16(float f);		/* round to nearest even */
 /* Convert n elements of any numeric dtype to float. */
 void qkv_to_f32(float *dst, const void *src, int dtype, size_t n);
+/* Element i of an integer array (U8 .. I64; any other dtype reads as I64),
+ * widened to int64; no alignment needed.  Inline: it sits in id loops. */
+static inline int64_t
+qkv_int_at(const void *src, int dtype, size_t i)
+{
+	const unsigned char *p = src;
+
+	switch (dtype) {
+	case QKV_U8: return p[i];
+	case QKV_I8: return (int8_t)p[i];
+	case QKV_U16: { uint16_t v; memcpy(&v, p + 2 * i, 2); return v; }
+	case QKV_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return v; }
+	case QKV_I32: { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
+	default: { int64_t v; memcpy(&v, p + 8 * i, 8); return v; }
+	}
+}
 
 /* Checked arithmetic: return 0 and set *r, or -1 on overflow. */
 int qkv_mul_size(size_t a, size_t b, size_t *r);
