@@ -88,14 +88,14 @@ FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
 FUZZSRC = $(wildcard tests/fuzz/*.c)
 FUZZERS = $(FUZZSRC:tests/fuzz/%.c=build-fuzz/%)
 
-build-fuzz/libqkv.a: $(LIBSRC) lib/qkv.h
+build-fuzz/libqkv.a: $(LIBSRC) $(wildcard lib/*.h)
 	@mkdir -p build-fuzz/obj
 	for f in $(LIBSRC); do \
 	    clang $(QKV_CFLAGS) $(FUZZ_FLAGS) -c -o build-fuzz/obj/$$(basename $$f .c).o $$f || exit 1; \
 	done
 	rm -f $@ && ar rcs $@ build-fuzz/obj/*.o
 
-build-fuzz/%: tests/fuzz/%.c build-fuzz/libqkv.a
+build-fuzz/%: tests/fuzz/%.c tests/fuzz/exercise.h build-fuzz/libqkv.a
 	clang $(QKV_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
 	    build-fuzz/libqkv.a $(LDLIBS)
 
