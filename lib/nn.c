@@ -301,6 +301,16 @@ nn_get_workers(void)
 	return pool.n;
 }
 
+/* The caller's scratch (worker 0's), for data a job hands back to it:
+ * tasks that use their own scratch must not run in that job. */
+static float *
+nn_scratch0(void)
+{
+	if (pool.scratch[0] == NULL && nn_set_workers(1, NULL) < 0)
+		abort();	/* 1 MiB at start-up: nothing sensible left */
+	return pool.scratch[0];
+}
+
 /*
  * Run fn(arg, task, scratch) for task in [0, ntask) on the workers and the
  * caller; returns when all are done.  scratch is the running worker's
@@ -309,8 +319,7 @@ nn_get_workers(void)
 static void
 nn_parallel(int ntask, void (*fn)(void *, int, float *), void *arg)
 {
-	if (pool.scratch[0] == NULL && nn_set_workers(1, NULL) < 0)
-		abort();	/* 1 MiB at start-up: nothing sensible left */
+	nn_scratch0();
 	if (pool.n <= 1 || ntask <= 1) {
 		for (int t = 0; t < ntask; t++)
 			fn(arg, t, pool.scratch[0]);
@@ -806,10 +815,20 @@ struct mm_job {
 	const float *b;
 	int N, C, OC;
 	int width;		/* output columns per task, a multiple of 16 */
+	int nk, kw;		/* GEMV [in, out]: input rows in nk chunks of kw */
+	float *part;		/* partial sums of chunks 1..nk-1 (nk-1, N, OC) */
 };
 
 /* Rows below this go through the GEMV kernels, one row at a time. */
 #define NN_GEMV_ROWS 4
+/* [in, out] GEMV: the input rows in this many chunks, each summed into
+ * its own partial output and the partials added in order afterwards: a
+ * worker then streams one contiguous block of W instead of a short run of
+ * every row.  A constant, never the worker count, so results do not
+ * depend on -j. */
+#ifndef NN_GEMV_KSPLIT
+#define NN_GEMV_KSPLIT 2
+#endif
 /* Output columns per sgemm task: OC / NN_SLICES, within limits. */
 #define NN_SLICES 6
 #define NN_SLICE_MIN 64
@@ -819,20 +838,27 @@ static void
 mm_gemv_task(void *arg, int t, float *scratch)
 {
 	struct mm_job *j = arg;
-	int o0 = t * j->width, o1 = o0 + j->width;
+	int kc = t % j->nk, o0 = t / j->nk * j->width, o1 = o0 + j->width;
+	int i0 = kc * j->kw, i1 = i0 + j->kw < j->C ? i0 + j->kw : j->C;
+	size_t es = qkv_dtype_size(j->w->dtype);
 
 	(void)scratch;
 	if (o1 > j->OC)
 		o1 = j->OC;
 	for (int n = 0; n < j->N; n++) {
-		float *y = j->out + (size_t)n * j->OC + o0;
 		const float *x = j->inp + (size_t)n * j->C;
-		if (j->trans)
+		float *y;
+		if (j->trans) {
+			y = j->out + (size_t)n * j->OC + o0;
 			gemv_out_in(y, x, j->w->data, j->w->dtype, j->C, o0, o1);
-		else
-			gemv_in_out(y, x, j->w->data, j->w->dtype, j->C, j->OC,
-			    o0, o1);
-		if (j->b != NULL)
+		} else {
+			y = (kc == 0 ? j->out + (size_t)n * j->OC : j->part +
+			    ((size_t)(kc - 1) * j->N + n) * j->OC) + o0;
+			gemv_in_out(y, x + i0, (const char *)j->w->data +
+			    (size_t)i0 * j->OC * es, j->w->dtype, i1 - i0,
+			    j->OC, o0, o1);
+		}
+		if (j->b != NULL && j->nk == 1)
 			for (int o = o0; o < o1; o++)
 				y[o - o0] += j->b[o];
 	}
@@ -910,23 +936,42 @@ void
 nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
     const float *b, int N, int C, int OC)
 {
-	struct mm_job j = {out, inp, w, trans, b, N, C, OC, 0};
+	struct mm_job j = {out, inp, w, trans, b, N, C, OC, 0, 1, C, NULL};
 	int nw = nn_get_workers(), ntask;
 
 	if (N <= 0 || OC <= 0)
 		return;
 	if (N < NN_GEMV_ROWS) {
-		/* [in, out] weights: one column range per worker, so each
+		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
+		/* [in, out] weights: chunks of input rows, so each task
+		 * reads a contiguous block of W; the partials of chunks
+		 * 1.. in the caller's scratch */
+		if (!trans && C >= 64 * NN_GEMV_KSPLIT && (size_t)N * OC *
+		    (NN_GEMV_KSPLIT - 1) <= NN_SCRATCH) {
+			j.nk = NN_GEMV_KSPLIT;
+			j.kw = ((C + j.nk - 1) / j.nk + 7) & ~7;
+			j.part = nn_scratch0();
+			want = (want + j.nk - 1) / j.nk;
+		}
+		/* [in, out] otherwise: one column range per worker, so each
 		 * reads long runs of every row (short runs at a row stride
 		 * defeat the prefetchers); [out, in]: rows are contiguous
 		 * anyway, and more tasks than workers even out the load.
 		 * At least 64 columns each so a task is worth waking for. */
-		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
 		j.width = ((OC + want - 1) / want + 15) & ~15;
 		if (j.width < 64)
 			j.width = 64;
-		ntask = (OC + j.width - 1) / j.width;
+		ntask = (OC + j.width - 1) / j.width * j.nk;
 		nn_parallel(ntask, mm_gemv_task, &j);
+		if (j.nk > 1)
+			for (int n = 0; n < N; n++) {
+				float *y = out + (size_t)n * OC;
+				for (int k = 1; k < j.nk; k++)
+					nn_add(y, j.part + ((size_t)(k - 1) *
+					    N + n) * OC, (size_t)OC);
+				if (b != NULL)
+					nn_add(y, b, (size_t)OC);
+			}
 		return;
 	}
 	/* the slice width comes from OC alone, never from the worker count:
@@ -1279,7 +1324,7 @@ nn_linear_workers(float *out, const float *inp, const float *w,
     const float *b, int N, int C, int OC)
 {
 	nn_weight wt = {w, QKV_F32, OC, C};
-	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0};
+	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0, 1, C, NULL};
 	int nw = nn_get_workers();
 
 	if (N <= NN_FEW_ROWS && N >= NN_GEMV_ROWS &&
