@@ -370,6 +370,12 @@ isa(void)
 	return nn_isa;
 }
 
+int
+nn_simd(void)
+{
+	return isa();
+}
+
 /* One element of any weight dtype; p need not be aligned. */
 static inline float
 wload(const void *p, int dtype, size_t i)
@@ -864,6 +870,25 @@ mm_gemv_task(void *arg, int t, float *scratch)
 	}
 }
 
+/* Rows up to this go through nn_gemm (weights read in place) rather than
+ * sgemm (weights packed first): the prompt chunk of sample is 256. */
+#ifndef NN_GEMM_ROWS
+#define NN_GEMM_ROWS 256
+#endif
+
+/* One range of columns [o0, o1) of out through nn_gemm. */
+static void
+mm_gemm_task(void *arg, int t, float *scratch)
+{
+	struct mm_job *j = arg;
+	int o0 = t * j->width, o1 = o0 + j->width;
+
+	if (o1 > j->OC)
+		o1 = j->OC;
+	nn_gemm(j->out, j->OC, j->inp, j->C, j->w, j->trans, j->b, j->N, j->C,
+	    o0, o1, scratch);
+}
+
 #ifndef NN_WIDEN_AHEAD
 #define NN_WIDEN_AHEAD 8	/* rows */
 #endif
@@ -972,6 +997,14 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 				if (b != NULL)
 					nn_add(y, b, (size_t)OC);
 			}
+		return;
+	}
+	if (N <= NN_GEMM_ROWS && nn_gemm_scratch() <= NN_SCRATCH) {
+		/* panels of 48 columns, about 16 tasks for the workers to
+		 * share out; nn_gemm's results do not depend on the split */
+		int panels = (OC + 47) / 48;
+		j.width = 48 * ((panels + 15) / 16);
+		nn_parallel((OC + j.width - 1) / j.width, mm_gemm_task, &j);
 		return;
 	}
 	/* the slice width comes from OC alone, never from the worker count:
