@@ -405,6 +405,21 @@ void nn_widen(float *dst, const void *src, int dtype, size_t n);
  * nn_sgemm, F16/BF16 widened one column slice at a time. */
 void nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
     const float *b, int N, int C, int OC);
+/* out[m, n0..n1) = bias + inp (M,K) op(W)[:, n0..n1) for a few rows M
+ * (up to a few hundred), W read in place in its dtype (F16/BF16 widened in
+ * registers, f32 sums): trans 0: W (K,N) [in, out]; trans 1: W (N,K)
+ * [out, in] (panels of it widened and transposed into scratch).  inp has
+ * row stride lda, out ldo; bias (N) may be NULL; scratch holds
+ * nn_gemm_scratch() floats.  Each output is bias plus its K products
+ * fused-multiply-added in order: the same bits on every ISA path and for
+ * any split into column ranges (gemm.c). */
+void nn_gemm(float *out, int ldo, const float *inp, int lda,
+    const nn_weight *w, int trans, const float *bias, int M, int K, int n0,
+    int n1, float *scratch);
+size_t nn_gemm_scratch(void);
+/* The SIMD level the kernels use: 2 AVX-512F, 1 AVX2+FMA+F16C, 0 plain C
+ * (QKV_SIMD=avx2 or none forces a lower one). */
+int nn_simd(void);
 /* Causal self-attention of T new queries over a KV cache of past+T rows:
  * q (T, n_head*hd) with row stride ldq; k, v (past+T, n_head*hd) with row
  * stride ldkv (the new rows already written); out (T, n_head*hd);
@@ -1034,6 +1049,10 @@ qkv_corpus *qkv_corpus_parse(const void *buf, size_t len, const char *name,
     qkv_err *e);
 size_t qkv_corpus_ndocs(const qkv_corpus *c);
 uint64_t qkv_corpus_ntokens(const qkv_corpus *c);
+/* Shard i of n (1 <= i <= n < 2^32): the documents [*lo, *hi), the i-th of n
+ * runs of about equal tokens; shards 1..n cover the corpus in order. */
+void qkv_corpus_shard(const qkv_corpus *c, uint64_t i, uint64_t n, size_t *lo,
+    size_t *hi);
 /* Fits qkv_docget: ctx is the corpus. */
 int qkv_corpus_doc(void *ctx, size_t i, qkv_doc *d);
 void qkv_corpus_close(qkv_corpus *c);

@@ -115,6 +115,17 @@ main(void)
 	ok(qkv_ptvocab_cls(v) == 2 && qkv_ptvocab_sep(v) == 3 &&
 	    qkv_ptvocab_mask(v) == 4, "special ids found");
 	{
+		/* a token listed twice is its last id, as in the reference's
+		 * dict; a missing (NULL) token is the empty string */
+		const char *t[9] = {"[CLS]", "a", "[SEP]", "[MASK]", "a",
+		    "[SEP]", NULL, "[CLS]", ""};
+		qkv_ptvocab *d = qkv_ptvocab_new(t, 9, &e);
+		ok(d != NULL && qkv_ptvocab_cls(d) == 7 &&
+		    qkv_ptvocab_sep(d) == 5 && qkv_ptvocab_mask(d) == 3,
+		    "repeated special tokens: their last ids");
+		qkv_ptvocab_free(d);
+	}
+	{
 		const char *t[3] = {"[CLS]", "[SEP]", "x"};
 		ok(qkv_ptvocab_new(t, 3, &e) == NULL &&
 		    strstr(e.msg, "[MASK]") != NULL,
@@ -228,6 +239,36 @@ main(void)
 		qkv_docreader_close(r);
 		qkv_in_close(in);
 		ok(same, "corpus documents equal the input's");
+
+		/* shards: contiguous runs covering the corpus, each within
+		 * one document of its share of the tokens */
+		for (uint64_t n = 1; c && n <= 7; n++) {
+			size_t lo, hi, prev = 0, biggest = 0;
+			int runs = 1, fair = 1;
+			uint64_t T = qkv_corpus_ntokens(c);
+			for (size_t k = 0; k < 57; k++) {
+				qkv_corpus_doc(c, k, &cd);
+				size_t len = (size_t)(cd.off[cd.nsent] - cd.off[0]);
+				biggest = len > biggest ? len : biggest;
+			}
+			for (uint64_t i = 1; i <= n; i++) {
+				qkv_corpus_shard(c, i, n, &lo, &hi);
+				runs &= lo == prev && hi >= lo;
+				prev = hi;
+				uint64_t t0 = 0, t1 = T;
+				if (lo < 57 && qkv_corpus_doc(c, lo, &cd) == 0)
+					t0 = (uint64_t)cd.off[0];
+				if (hi < 57 && qkv_corpus_doc(c, hi, &cd) == 0)
+					t1 = (uint64_t)cd.off[0];
+				double share = (double)(t1 - t0) - (double)T / n;
+				fair &= share <= (double)biggest &&
+				    -share <= (double)biggest;
+			}
+			ok(runs && prev == 57, "%d shards: runs of documents "
+			    "covering the corpus in order", (int)n);
+			ok(fair, "%d shards: each within a document of T/n "
+			    "tokens", (int)n);
+		}
 
 		qkv_ptopts o;
 		qkv_ptopts_default(&o, 0);
