@@ -177,16 +177,27 @@ cell_ints(const qkv_col *c, const qkv_cell *cell, int64_t limit,
 {
 	if (grow(buf, cap, cell->n, sizeof **buf, e) < 0)
 		return -1;
+	/* the usual cases (i32 ids, u8 segments): convert, then check the
+	 * range as one unsigned maximum (negatives wrap above it), loops the
+	 * compiler vectorizes; a bad value is found and named below */
+	uint32_t lim = limit > INT32_MAX ? (uint32_t)1 << 31 : (uint32_t)limit;
+	uint32_t mx = 0, *b = (uint32_t *)*buf;
 	if (c->dtype == QKV_I32) {
-		/* the usual case: copy, then one pass to check the range */
-		int32_t bad = 0, *b = *buf;
 		if (cell->n > 0)
 			memcpy(b, cell->p, cell->n * sizeof *b);
+	} else if (c->dtype == QKV_U8) {
+		const uint8_t *p = cell->p;
 		for (size_t i = 0; i < cell->n; i++)
-			bad |= (b[i] < 0) | (b[i] >= limit);
-		*n = cell->n;
-		if (!bad)
+			b[i] = p[i];
+	} else
+		lim = 0;
+	if (lim > 0) {
+		for (size_t i = 0; i < cell->n; i++)
+			mx = b[i] > mx ? b[i] : mx;
+		if (mx < lim) {
+			*n = cell->n;
 			return 0;
+		}
 	}
 	for (size_t i = 0; i < cell->n; i++) {
 		int64_t v = qkv_int_at(cell->p, c->dtype, i);
