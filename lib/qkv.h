@@ -198,6 +198,9 @@ int qkv_writer_meta(qkv_writer *w, const char *key, const void *val,
     size_t len, qkv_err *e);
 /* zlib level 0-9 (default 1); before the first row. */
 void qkv_writer_level(qkv_writer *w, int level);
+/* Level 0 if f is a pipe or socket: the next stage inflates at once, and
+ * compressing costs both ends more time than the bytes cost. */
+void qkv_writer_pipe_level(qkv_writer *w, FILE *f);
 int qkv_writer_row(qkv_writer *w, const qkv_cell *cells, qkv_err *e);
 /* End the current chunk and fflush, so a consumer sees the rows now. */
 int qkv_writer_flush(qkv_writer *w, qkv_err *e);
