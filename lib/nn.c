@@ -361,6 +361,12 @@ isa(void)
 	return nn_isa;
 }
 
+int
+nn_simd(void)
+{
+	return isa();
+}
+
 /* One element of any weight dtype; p need not be aligned. */
 static inline float
 wload(const void *p, int dtype, size_t i)
@@ -1274,6 +1280,77 @@ small_kernels(void)
 	return known;
 }
 
+/* Rows up to which products go through gemm.c's kernels. */
+#ifndef NN_NT_ROWS
+#define NN_NT_ROWS 64
+#endif
+
+struct nt_job {
+	float *out;
+	const float *inp, *w, *b;
+	int N, C, OC;
+	int width;		/* output columns per task, a multiple of 4 */
+	size_t ld;		/* inp's row stride in a worker's copy, or 0 */
+	unsigned gen;		/* this job's number */
+};
+
+/* The job whose input this thread's scratch holds a copy of. */
+static _Thread_local unsigned nt_copied;
+static atomic_uint nt_gen;
+
+static void
+nt_task(void *arg, int t, float *scratch)
+{
+	struct nt_job *j = arg;
+	int o0 = t * j->width, o1 = o0 + j->width < j->OC ? o0 + j->width :
+	    j->OC;
+	const float *a = j->inp;
+	size_t lda = (size_t)j->C;
+
+	if (j->ld) {
+		/* rows a multiple of 1 KiB apart share a few L1 sets: 6
+		 * of them streamed beside 4 of W evict one another (1.3x
+		 * slower at 3072 columns), so each worker works on a copy
+		 * with rows 64 bytes longer, made once per job */
+		if (nt_copied != j->gen) {
+			for (int r = 0; r < j->N; r++)
+				memcpy(scratch + r * j->ld, j->inp + r * lda,
+				    lda * sizeof *a);
+			nt_copied = j->gen;
+		}
+		a = scratch;
+		lda = j->ld;
+	}
+	gemm_nt(j->out, (size_t)j->OC, a, lda, j->w, (size_t)j->C, j->b, j->N,
+	    j->C, o0, o1);
+}
+
+/* out (N,OC) = inp (N,C) w^T + b through gemm_nt, in blocks of rows that
+ * fit a worker's scratch when inp is copied. */
+static void
+linear_nt(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC)
+{
+	struct nt_job j = {NULL, NULL, w, b, 0, C, OC, 0, 0, 0};
+	int rows = N;
+
+	/* tasks of about OC / 16 columns even out the workers' shares */
+	j.width = ((OC + 15) / 16 + 3) & ~3;
+	if (j.width < 16)
+		j.width = 16;
+	if (C % 256 == 0) {
+		j.ld = (size_t)C + 16;
+		rows = (int)(NN_SCRATCH / j.ld);
+	}
+	for (int r = 0; r < N; r += rows) {
+		j.out = out + (size_t)r * OC;
+		j.inp = inp + (size_t)r * C;
+		j.N = N - r < rows ? N - r : rows;
+		j.gen = atomic_fetch_add(&nt_gen, 1) + 1;
+		nn_parallel((OC + j.width - 1) / j.width, nt_task, &j);
+	}
+}
+
 void
 nn_linear_workers(float *out, const float *inp, const float *w,
     const float *b, int N, int C, int OC)
@@ -1282,6 +1359,12 @@ nn_linear_workers(float *out, const float *inp, const float *w,
 	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0};
 	int nw = nn_get_workers();
 
+	if (N <= NN_NT_ROWS && N >= NN_GEMV_ROWS && nn_simd() > 0 &&
+	    C + 16 <= NN_SCRATCH) {
+		/* a few rows: W read in place, no packing (gemm.c) */
+		linear_nt(out, inp, w, b, N, C, OC);
+		return;
+	}
 	if (N <= NN_FEW_ROWS && N >= NN_GEMV_ROWS &&
 	    (double)N * C * 16 <= NN_SMALL_MNK && small_kernels()) {
 		/* a few rows (a query): the product streams the weights from

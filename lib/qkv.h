@@ -434,6 +434,15 @@ void nn_bias_gelu_erf(float *x, const float *bias, int N, int C);
 void nn_attention(float *out, int ldo, const float *q, const float *k,
     const float *v, int ld, const int *len, const size_t *off, int nseq,
     int nhead, int hd, float scale);
+/* The vector kernels in use: 2 AVX-512F, 1 AVX2+FMA+F16C, 0 plain C
+ * (QKV_SIMD=avx2 or =none forces a lower one, for tests). */
+int nn_simd(void);
+/* gemm.c: C[0..M) x [n0, n1) = A (M,K) W[n0..n1)^T (+ bias[n0..n1)) for
+ * W (N,K) f32 row-major [out, in], read in place (no packing): products
+ * of a few rows.  Each output's sum does not depend on n0, n1. */
+void gemm_nt(float *C, size_t ldc, const float *A, size_t lda,
+    const float *W, size_t ldw, const float *bias, int M, int K, int n0,
+    int n1);
 
 /* ==== rng ==================================================================== */
 
