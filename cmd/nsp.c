@@ -66,7 +66,7 @@ parse_shard(const char *s, long *i, long *n)
 	if (*end != '/')
 		errx(2, "--shard %s: give I/N", s);
 	*n = strtol(end + 1, &end, 10);
-	if (*end != '\0' || *n < 1 || *i < 1 || *i > *n)
+	if (*end != '\0' || *n < 1 || *n > 1L << 30 || *i < 1 || *i > *n)
 		errx(2, "--shard %s: give I/N with 1 <= I <= N", s);
 }
 
@@ -196,12 +196,12 @@ main(int argc, char **argv)
 		goto fail;
 
 	if (cp != NULL) {
-		/* documents [D(i-1)/n, Di/n): shards concatenate in order */
-		uint64_t nd = qkv_corpus_ndocs(cp);
-		size_t lo = (size_t)(nd * (uint64_t)(shard - 1) /
-		    (uint64_t)nshards);
-		size_t hi = (size_t)(nd * (uint64_t)shard / (uint64_t)nshards);
-		if (qkv_nsp_range(s, qkv_corpus_doc, cp, (size_t)nd, lo, hi,
+		/* runs of documents: shards concatenate in order */
+		size_t lo, hi;
+		qkv_corpus_shard(cp, (uint64_t)shard, (uint64_t)nshards, &lo,
+		    &hi);
+		if (qkv_nsp_range(s, qkv_corpus_doc, cp,
+		    qkv_corpus_ndocs(cp), lo, hi,
 		    emit, &sink, &e) < 0)
 			goto fail;
 	} else {

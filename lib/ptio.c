@@ -1125,6 +1125,44 @@ qkv_corpus_ntokens(const qkv_corpus *c)
 	return c->nids;
 }
 
+/* Token offset where document i starts (i == ndocs: the end). */
+static uint64_t
+doc_start(const qkv_corpus *c, uint64_t i)
+{
+	return (uint64_t)c->sent[c->doc[i]];
+}
+
+/* The document boundary nearest token t: the work of a run of documents
+ * (its instances, over every pass) grows with its tokens, not with its
+ * document count, so shards of equal tokens take equal time. */
+static uint64_t
+doc_near(const qkv_corpus *c, uint64_t t)
+{
+	uint64_t lo = 0, hi = c->ndocs;
+
+	while (lo < hi) {	/* the first boundary at or after t */
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (doc_start(c, mid) < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && t - doc_start(c, lo - 1) < doc_start(c, lo) - t)
+		lo--;
+	return lo;
+}
+
+void
+qkv_corpus_shard(const qkv_corpus *c, uint64_t i, uint64_t n, size_t *lo,
+    size_t *hi)
+{
+	/* t * i / n without overflow: ids fit in 2^63, i <= n < 2^32 */
+	uint64_t t = c->nids, q = t / n, r = t % n;
+
+	*lo = (size_t)doc_near(c, q * (i - 1) + r * (i - 1) / n);
+	*hi = i == n ? (size_t)c->ndocs : (size_t)doc_near(c, q * i + r * i / n);
+}
+
 int
 qkv_corpus_doc(void *ctx, size_t i, qkv_doc *d)
 {

@@ -1043,6 +1043,10 @@ qkv_corpus *qkv_corpus_parse(const void *buf, size_t len, const char *name,
     qkv_err *e);
 size_t qkv_corpus_ndocs(const qkv_corpus *c);
 uint64_t qkv_corpus_ntokens(const qkv_corpus *c);
+/* Shard i of n (1 <= i <= n < 2^32): the documents [*lo, *hi), the i-th of n
+ * runs of about equal tokens; shards 1..n cover the corpus in order. */
+void qkv_corpus_shard(const qkv_corpus *c, uint64_t i, uint64_t n, size_t *lo,
+    size_t *hi);
 /* Fits qkv_docget: ctx is the corpus. */
 int qkv_corpus_doc(void *ctx, size_t i, qkv_doc *d);
 void qkv_corpus_close(qkv_corpus *c);

@@ -229,6 +229,36 @@ main(void)
 		qkv_in_close(in);
 		ok(same, "corpus documents equal the input's");
 
+		/* shards: contiguous runs covering the corpus, each within
+		 * one document of its share of the tokens */
+		for (uint64_t n = 1; c && n <= 7; n++) {
+			size_t lo, hi, prev = 0, biggest = 0;
+			int runs = 1, fair = 1;
+			uint64_t T = qkv_corpus_ntokens(c);
+			for (size_t k = 0; k < 57; k++) {
+				qkv_corpus_doc(c, k, &cd);
+				size_t len = (size_t)(cd.off[cd.nsent] - cd.off[0]);
+				biggest = len > biggest ? len : biggest;
+			}
+			for (uint64_t i = 1; i <= n; i++) {
+				qkv_corpus_shard(c, i, n, &lo, &hi);
+				runs &= lo == prev && hi >= lo;
+				prev = hi;
+				uint64_t t0 = 0, t1 = T;
+				if (lo < 57 && qkv_corpus_doc(c, lo, &cd) == 0)
+					t0 = (uint64_t)cd.off[0];
+				if (hi < 57 && qkv_corpus_doc(c, hi, &cd) == 0)
+					t1 = (uint64_t)cd.off[0];
+				double share = (double)(t1 - t0) - (double)T / n;
+				fair &= share <= (double)biggest &&
+				    -share <= (double)biggest;
+			}
+			ok(runs && prev == 57, "%d shards: runs of documents "
+			    "covering the corpus in order", (int)n);
+			ok(fair, "%d shards: each within a document of T/n "
+			    "tokens", (int)n);
+		}
+
 		qkv_ptopts o;
 		qkv_ptopts_default(&o, 0);
 		o.dupe = 3;
