@@ -6,7 +6,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 
 #include "qkv.h"
 
@@ -844,6 +843,25 @@ mm_gemv_task(void *arg, int t, float *scratch)
 	}
 }
 
+/* Rows up to this go through nn_gemm (weights read in place) rather than
+ * sgemm (weights packed first): the prompt chunk of sample is 256. */
+#ifndef NN_GEMM_ROWS
+#define NN_GEMM_ROWS 256
+#endif
+
+/* One range of columns [o0, o1) of out through nn_gemm. */
+static void
+mm_gemm_task(void *arg, int t, float *scratch)
+{
+	struct mm_job *j = arg;
+	int o0 = t * j->width, o1 = o0 + j->width;
+
+	if (o1 > j->OC)
+		o1 = j->OC;
+	nn_gemm(j->out, j->OC, j->inp, j->C, j->w, j->trans, j->b, j->N, j->C,
+	    o0, o1, scratch);
+}
+
 #ifndef NN_WIDEN_AHEAD
 #define NN_WIDEN_AHEAD 8	/* rows */
 #endif
@@ -933,6 +951,14 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 			j.width = 64;
 		ntask = (OC + j.width - 1) / j.width;
 		nn_parallel(ntask, mm_gemv_task, &j);
+		return;
+	}
+	if (N <= NN_GEMM_ROWS && nn_gemm_scratch() <= NN_SCRATCH) {
+		/* panels of 48 columns, about 16 tasks for the workers to
+		 * share out; nn_gemm's results do not depend on the split */
+		int panels = (OC + 47) / 48;
+		j.width = 48 * ((panels + 15) / 16);
+		nn_parallel((OC + j.width - 1) / j.width, mm_gemm_task, &j);
 		return;
 	}
 	/* the slice width comes from OC alone, never from the worker count:
@@ -1252,37 +1278,14 @@ nn_l2_normalize(float *x, int rows, int n, float eps)
  * of bert-base showed 10% of the time packing the input for nn_matmul's
  * six).  Products that large never take OpenBLAS's small-matrix path, so
  * each output is summed in the same order whatever the slicing: results
- * still do not depend on the number of workers.  Smaller products are
- * sliced as nn_matmul slices them.
+ * still do not depend on the number of workers.  Smaller products go
+ * through nn_matmul, and a few rows (up to NN_NT_ROWS) through nn_gemm,
+ * whose dot products read W where it lies (BLAS would pack all of it on
+ * every call, as long as the product itself at 16 rows).
  */
-#define NN_FEW_ROWS 64
-/* Products OpenBLAS 0.3.21 sends to its small-matrix kernels here (seen
- * with perf): M*N*K up to 1e6, and slices of up to 64 columns at 16 rows
- * (80 go through packing). */
-#define NN_SMALL_MNK 1e6
-#define NN_SMALL_COLS 64
-
-extern char *openblas_get_corename(void);
-
-/* 1 if OpenBLAS runs with the kernels that have a small-matrix path
- * (its AVX-512 ones). */
-static int
-small_kernels(void)
-{
-	static int known = -1;
-
-	if (known < 0) {
-		const char *c = openblas_get_corename();
-		known = c != NULL && (strcasecmp(c, "skylakex") == 0 ||
-		    strcasecmp(c, "cooperlake") == 0 ||
-		    strcasecmp(c, "sapphirerapids") == 0);
-	}
-	return known;
-}
-
-/* Rows up to which products go through gemm.c's kernels. */
+/* Rows up to which nn_linear_workers's products go through nn_gemm. */
 #ifndef NN_NT_ROWS
-#define NN_NT_ROWS 64
+#define NN_NT_ROWS 128
 #endif
 
 struct nt_job {
@@ -1306,6 +1309,7 @@ nt_task(void *arg, int t, float *scratch)
 	    j->OC;
 	const float *a = j->inp;
 	size_t lda = (size_t)j->C;
+	nn_weight w = {j->w, QKV_F32, j->OC, j->C};
 
 	if (j->ld) {
 		/* rows a multiple of 1 KiB apart share a few L1 sets: 6
@@ -1321,11 +1325,11 @@ nt_task(void *arg, int t, float *scratch)
 		a = scratch;
 		lda = j->ld;
 	}
-	gemm_nt(j->out, (size_t)j->OC, a, lda, j->w, (size_t)j->C, j->b, j->N,
-	    j->C, o0, o1);
+	nn_gemm(j->out, j->OC, a, (int)lda, &w, 1, j->b, j->N, j->C, o0, o1,
+	    NULL);
 }
 
-/* out (N,OC) = inp (N,C) w^T + b through gemm_nt, in blocks of rows that
+/* out (N,OC) = inp (N,C) w^T + b through nn_gemm, in blocks of rows that
  * fit a worker's scratch when inp is copied. */
 static void
 linear_nt(float *out, const float *inp, const float *w, const float *b,
@@ -1339,8 +1343,12 @@ linear_nt(float *out, const float *inp, const float *w, const float *b,
 	if (j.width < 16)
 		j.width = 16;
 	if (C % 256 == 0) {
+		/* blocks of about equal rows */
+		int nb;
 		j.ld = (size_t)C + 16;
 		rows = (int)(NN_SCRATCH / j.ld);
+		nb = (N + rows - 1) / rows;
+		rows = (N + nb - 1) / nb;
 	}
 	for (int r = 0; r < N; r += rows) {
 		j.out = out + (size_t)r * OC;
@@ -1359,30 +1367,16 @@ nn_linear_workers(float *out, const float *inp, const float *w,
 	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0};
 	int nw = nn_get_workers();
 
-	if (N <= NN_NT_ROWS && N >= NN_GEMV_ROWS && nn_simd() > 0 &&
-	    C + 16 <= NN_SCRATCH) {
+	if (N >= NN_GEMV_ROWS && N <= NN_NT_ROWS && C + 16 <= NN_SCRATCH) {
 		/* a few rows: W read in place, no packing (gemm.c) */
 		linear_nt(out, inp, w, b, N, C, OC);
 		return;
 	}
-	if (N <= NN_FEW_ROWS && N >= NN_GEMV_ROWS &&
-	    (double)N * C * 16 <= NN_SMALL_MNK && small_kernels()) {
-		/* a few rows (a query): the product streams the weights from
-		 * memory.  Slices small enough for OpenBLAS's small-matrix
-		 * kernels, which read the weights in place instead of packing
-		 * them first: bert-base at 16 tokens 1.25x faster.  (Its
-		 * other kernels have no such path, and there narrow slices
-		 * cost 10%.)  The width depends on the sizes alone, so
-		 * results still do not depend on the workers. */
-		j.width = (int)(NN_SMALL_MNK / ((double)N * C)) & ~15;
-		if (j.width > NN_SMALL_COLS)
-			j.width = NN_SMALL_COLS;
-	} else if ((double)N * C * OC < 64e6 || nw <= 1 ||
-	    N < NN_GEMV_ROWS) {
+	if (N < NN_GEMV_ROWS || (double)N * C * OC < 64e6) {
 		nn_matmul(out, inp, &wt, 1, b, N, C, OC);
 		return;
-	} else
-		j.width = ((OC + nw - 1) / nw + 15) & ~15;
+	}
+	j.width = ((OC + nw - 1) / nw + 15) & ~15;
 	nn_parallel((OC + j.width - 1) / j.width, mm_sgemm_task, &j);
 }
 

@@ -405,6 +405,23 @@ void nn_widen(float *dst, const void *src, int dtype, size_t n);
  * nn_sgemm, F16/BF16 widened one column slice at a time. */
 void nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
     const float *b, int N, int C, int OC);
+/* out[m, n0..n1) = bias + inp (M,K) op(W)[:, n0..n1) for a few rows M
+ * (up to a few hundred), W read in place in its dtype (F16/BF16 widened in
+ * registers, f32 sums): trans 0: W (K,N) [in, out]; trans 1: W (N,K)
+ * [out, in] (F16/BF16: panels widened and transposed into scratch).  inp has
+ * row stride lda, out ldo; bias (N) may be NULL; scratch holds
+ * nn_gemm_scratch() floats.  Each output is bias plus its K products
+ * fused-multiply-added in order: the same bits on every ISA path and for
+ * any split into column ranges (gemm.c).  Except f32 [out, in]: there each
+ * output is a dot product summed in vector lanes, W's rows read where they
+ * lie, the same bits for any split of the columns but not across paths. */
+void nn_gemm(float *out, int ldo, const float *inp, int lda,
+    const nn_weight *w, int trans, const float *bias, int M, int K, int n0,
+    int n1, float *scratch);
+size_t nn_gemm_scratch(void);
+/* The SIMD level the kernels use: 2 AVX-512F, 1 AVX2+FMA+F16C, 0 plain C
+ * (QKV_SIMD=avx2 or none forces a lower one). */
+int nn_simd(void);
 /* Causal self-attention of T new queries over a KV cache of past+T rows:
  * q (T, n_head*hd) with row stride ldq; k, v (past+T, n_head*hd) with row
  * stride ldkv (the new rows already written); out (T, n_head*hd);
@@ -434,15 +451,6 @@ void nn_bias_gelu_erf(float *x, const float *bias, int N, int C);
 void nn_attention(float *out, int ldo, const float *q, const float *k,
     const float *v, int ld, const int *len, const size_t *off, int nseq,
     int nhead, int hd, float scale);
-/* The vector kernels in use: 2 AVX-512F, 1 AVX2+FMA+F16C, 0 plain C
- * (QKV_SIMD=avx2 or =none forces a lower one, for tests). */
-int nn_simd(void);
-/* gemm.c: C[0..M) x [n0, n1) = A (M,K) W[n0..n1)^T (+ bias[n0..n1)) for
- * W (N,K) f32 row-major [out, in], read in place (no packing): products
- * of a few rows.  Each output's sum does not depend on n0, n1. */
-void gemm_nt(float *C, size_t ldc, const float *A, size_t lda,
-    const float *W, size_t ldw, const float *bias, int M, int K, int n0,
-    int n1);
 
 /* ==== rng ==================================================================== */
 
