@@ -300,6 +300,16 @@ nn_get_workers(void)
 	return pool.n;
 }
 
+/* The caller's scratch (worker 0's), for data a job hands back to it:
+ * tasks that use their own scratch must not run in that job. */
+static float *
+nn_scratch0(void)
+{
+	if (pool.scratch[0] == NULL && nn_set_workers(1, NULL) < 0)
+		abort();	/* 1 MiB at start-up: nothing sensible left */
+	return pool.scratch[0];
+}
+
 /*
  * Run fn(arg, task, scratch) for task in [0, ntask) on the workers and the
  * caller; returns when all are done.  scratch is the running worker's
@@ -308,8 +318,7 @@ nn_get_workers(void)
 static void
 nn_parallel(int ntask, void (*fn)(void *, int, float *), void *arg)
 {
-	if (pool.scratch[0] == NULL && nn_set_workers(1, NULL) < 0)
-		abort();	/* 1 MiB at start-up: nothing sensible left */
+	nn_scratch0();
 	if (pool.n <= 1 || ntask <= 1) {
 		for (int t = 0; t < ntask; t++)
 			fn(arg, t, pool.scratch[0]);
@@ -811,10 +820,20 @@ struct mm_job {
 	const float *b;
 	int N, C, OC;
 	int width;		/* output columns per task, a multiple of 16 */
+	int nk, kw;		/* GEMV [in, out]: input rows in nk chunks of kw */
+	float *part;		/* partial sums of chunks 1..nk-1 (nk-1, N, OC) */
 };
 
 /* Rows below this go through the GEMV kernels, one row at a time. */
 #define NN_GEMV_ROWS 4
+/* [in, out] GEMV: the input rows in this many chunks, each summed into
+ * its own partial output and the partials added in order afterwards: a
+ * worker then streams one contiguous block of W instead of a short run of
+ * every row.  A constant, never the worker count, so results do not
+ * depend on -j. */
+#ifndef NN_GEMV_KSPLIT
+#define NN_GEMV_KSPLIT 2
+#endif
 /* Output columns per sgemm task: OC / NN_SLICES, within limits. */
 #define NN_SLICES 6
 #define NN_SLICE_MIN 64
@@ -824,20 +843,27 @@ static void
 mm_gemv_task(void *arg, int t, float *scratch)
 {
 	struct mm_job *j = arg;
-	int o0 = t * j->width, o1 = o0 + j->width;
+	int kc = t % j->nk, o0 = t / j->nk * j->width, o1 = o0 + j->width;
+	int i0 = kc * j->kw, i1 = i0 + j->kw < j->C ? i0 + j->kw : j->C;
+	size_t es = qkv_dtype_size(j->w->dtype);
 
 	(void)scratch;
 	if (o1 > j->OC)
 		o1 = j->OC;
 	for (int n = 0; n < j->N; n++) {
-		float *y = j->out + (size_t)n * j->OC + o0;
 		const float *x = j->inp + (size_t)n * j->C;
-		if (j->trans)
+		float *y;
+		if (j->trans) {
+			y = j->out + (size_t)n * j->OC + o0;
 			gemv_out_in(y, x, j->w->data, j->w->dtype, j->C, o0, o1);
-		else
-			gemv_in_out(y, x, j->w->data, j->w->dtype, j->C, j->OC,
-			    o0, o1);
-		if (j->b != NULL)
+		} else {
+			y = (kc == 0 ? j->out + (size_t)n * j->OC : j->part +
+			    ((size_t)(kc - 1) * j->N + n) * j->OC) + o0;
+			gemv_in_out(y, x + i0, (const char *)j->w->data +
+			    (size_t)i0 * j->OC * es, j->w->dtype, i1 - i0,
+			    j->OC, o0, o1);
+		}
+		if (j->b != NULL && j->nk == 1)
 			for (int o = o0; o < o1; o++)
 				y[o - o0] += j->b[o];
 	}
@@ -934,23 +960,42 @@ void
 nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
     const float *b, int N, int C, int OC)
 {
-	struct mm_job j = {out, inp, w, trans, b, N, C, OC, 0};
+	struct mm_job j = {out, inp, w, trans, b, N, C, OC, 0, 1, C, NULL};
 	int nw = nn_get_workers(), ntask;
 
 	if (N <= 0 || OC <= 0)
 		return;
 	if (N < NN_GEMV_ROWS) {
-		/* [in, out] weights: one column range per worker, so each
+		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
+		/* [in, out] weights: chunks of input rows, so each task
+		 * reads a contiguous block of W; the partials of chunks
+		 * 1.. in the caller's scratch */
+		if (!trans && C >= 64 * NN_GEMV_KSPLIT && (size_t)N * OC *
+		    (NN_GEMV_KSPLIT - 1) <= NN_SCRATCH) {
+			j.nk = NN_GEMV_KSPLIT;
+			j.kw = ((C + j.nk - 1) / j.nk + 7) & ~7;
+			j.part = nn_scratch0();
+			want = (want + j.nk - 1) / j.nk;
+		}
+		/* [in, out] otherwise: one column range per worker, so each
 		 * reads long runs of every row (short runs at a row stride
 		 * defeat the prefetchers); [out, in]: rows are contiguous
 		 * anyway, and more tasks than workers even out the load.
 		 * At least 64 columns each so a task is worth waking for. */
-		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
 		j.width = ((OC + want - 1) / want + 15) & ~15;
 		if (j.width < 64)
 			j.width = 64;
-		ntask = (OC + j.width - 1) / j.width;
+		ntask = (OC + j.width - 1) / j.width * j.nk;
 		nn_parallel(ntask, mm_gemv_task, &j);
+		if (j.nk > 1)
+			for (int n = 0; n < N; n++) {
+				float *y = out + (size_t)n * OC;
+				for (int k = 1; k < j.nk; k++)
+					nn_add(y, j.part + ((size_t)(k - 1) *
+					    N + n) * OC, (size_t)OC);
+				if (b != NULL)
+					nn_add(y, b, (size_t)OC);
+			}
 		return;
 	}
 	if (N <= NN_GEMM_ROWS && nn_gemm_scratch() <= NN_SCRATCH) {
@@ -998,6 +1043,11 @@ struct att_job {
 	float scale;
 };
 
+/* One query (token generation) over L cached keys of one head, defined
+ * with the vectorised kernels below. */
+void nn_attend_one(float *out, const float *q, const float *k,
+    const float *v, int ldkv, float *att, int L, int hd, float scale);
+
 static void
 att_task(void *arg, int h, float *scratch)
 {
@@ -1006,6 +1056,14 @@ att_task(void *arg, int h, float *scratch)
 	float *att = j->att + (size_t)h * T * L;
 
 	(void)scratch;
+	if (T == 1) {
+		/* two sgemm calls of one row cost more in overhead than
+		 * the dot products themselves */
+		nn_attend_one(j->out + (size_t)h * hd, j->q + (size_t)h * hd,
+		    j->k + (size_t)h * hd, j->v + (size_t)h * hd, j->ldkv,
+		    att, L, hd, j->scale);
+		return;
+	}
 	/* scores (T,L) = q_h (T,hd) k_h^T (hd,L) * scale */
 	nn_sgemm(0, 1, T, L, hd, j->scale, j->q + (size_t)h * hd, j->ldq,
 	    j->k + (size_t)h * hd, j->ldkv, 0.0f, att, L);
@@ -1046,8 +1104,9 @@ nn_attention_causal(float *out, const float *q, int ldq, const float *k,
 
 /* Each public kernel is one always-inline body compiled three times, for
  * AVX-512, AVX2+FMA and the baseline, and picked by the CPU at each call
- * (a load and a test).  (target_clones would say this in one line, but
- * clang 14 does not export its dispatcher to other files.) */
+ * (a load and a test; QKV_SIMD forces the lesser ones, as for the GEMVs).
+ * (target_clones would say this in one line, but clang 14 does not export
+ * its dispatcher to other files.) */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NN_DISPATCH(name, params, args)					\
 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))	\
@@ -1056,11 +1115,9 @@ __attribute__((target("avx2,fma")))					\
 static void name##_v3 params { name##_body args; }			\
 void name params							\
 {									\
-	if (__builtin_cpu_supports("avx512f") &&			\
-	    __builtin_cpu_supports("avx512bw"))				\
+	if (isa() == 2 && __builtin_cpu_supports("avx512bw"))		\
 		name##_v4 args;						\
-	else if (__builtin_cpu_supports("avx2") &&			\
-	    __builtin_cpu_supports("fma"))				\
+	else if (isa() >= 1)						\
 		name##_v3 args;						\
 	else								\
 		name##_body args;					\
@@ -1253,6 +1310,145 @@ nn_softmax_fast_body(float *x, int rows, int n)
 
 NN_DISPATCH(nn_softmax_fast, (float *x, int rows, int n), (x, rows, n))
 
+/* out (hd) = softmax(q . k_l * scale over l < L) . v: one query of one
+ * head, k and v rows ldkv apart; att (L) scratch.  The rows are short
+ * runs at a long stride, cold in cache after the weights streamed past:
+ * each is fetched a few rows ahead.  AVX-512 in intrinsics (the compiler
+ * keeps a lane array on the stack), the others in NN_BLK lanes. */
+#define NN_ATT_AHEAD 8
+static inline __attribute__((always_inline)) void
+nn_attend_one_body(float *out, const float *q, const float *k,
+    const float *v, int ldkv, float *att, int L, int hd, float scale)
+{
+	float s[NN_BLK], o[NN_BLK];
+	int h0 = hd - hd % NN_BLK;
+
+	for (int l = 0; l < L; l++) {
+		const float *kr = k + (size_t)l * ldkv;
+		float d = 0;
+		if (l + NN_ATT_AHEAD < L)
+			for (int i = 0; i < hd; i += 16)
+				__builtin_prefetch(kr + (size_t)NN_ATT_AHEAD *
+				    ldkv + i);
+		for (int j = 0; j < NN_BLK; j++)
+			s[j] = 0;
+		for (int i = 0; i < h0; i += NN_BLK)
+			for (int j = 0; j < NN_BLK; j++)
+				s[j] += q[i + j] * kr[i + j];
+		for (int i = h0; i < hd; i++)
+			d += q[i] * kr[i];
+		for (int j = 0; j < NN_BLK; j++)
+			d += s[j];
+		att[l] = d * scale;
+	}
+	nn_softmax_fast_body(att, 1, L);
+	/* out one block of NN_BLK columns at a time, in a local array */
+	for (int i = 0; i < hd; i += NN_BLK) {
+		int n = hd - i < NN_BLK ? hd - i : NN_BLK;
+		for (int j = 0; j < NN_BLK; j++)
+			o[j] = 0;
+		for (int l = 0; l < L; l++) {
+			const float *vr = v + (size_t)l * ldkv + i;
+			float a = att[l];
+			if (i == 0 && l + NN_ATT_AHEAD < L)
+				for (int c = 0; c < hd; c += 16)
+					__builtin_prefetch(vr + (size_t)
+					    NN_ATT_AHEAD * ldkv + c);
+			if (n == NN_BLK)
+				for (int j = 0; j < NN_BLK; j++)
+					o[j] += a * vr[j];
+			else
+				for (int j = 0; j < n; j++)
+					o[j] += a * vr[j];
+		}
+		for (int j = 0; j < n; j++)
+			out[i + j] = o[j];
+	}
+}
+
+#ifdef NN_X86
+__attribute__((target("avx512f"))) static void
+attend_one_512(float *out, const float *q, const float *k, const float *v,
+    int ldkv, float *att, int L, int hd, float scale)
+{
+	int h0 = hd & ~15;
+	__mmask16 tm = (__mmask16)((1u << (hd - h0)) - 1);
+
+	for (int l = 0; l < L; l++) {
+		const float *kr = k + (size_t)l * ldkv;
+		__m512 acc = _mm512_setzero_ps();
+		if (l + NN_ATT_AHEAD < L)
+			for (int i = 0; i < hd; i += 16)
+				_mm_prefetch((const char *)(kr + (size_t)
+				    NN_ATT_AHEAD * ldkv + i), _MM_HINT_T0);
+		int i = 0;
+		for (; i < h0; i += 16)
+			acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i),
+			    _mm512_loadu_ps(kr + i), acc);
+		if (tm)
+			acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, q + i),
+			    _mm512_maskz_loadu_ps(tm, kr + i), acc);
+		att[l] = _mm512_reduce_add_ps(acc) * scale;
+	}
+	nn_softmax_fast(att, 1, L);
+	for (int i = 0; i < hd; i += 64) {
+		/* four vectors of out in registers across all L rows */
+		__m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+		int n = hd - i < 64 ? hd - i : 64;
+		__mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+		__mmask16 m1 = n >= 32 ? 0xffff : n > 16 ?
+		    (__mmask16)((1u << (n - 16)) - 1) : 0;
+		__mmask16 m2 = n >= 48 ? 0xffff : n > 32 ?
+		    (__mmask16)((1u << (n - 32)) - 1) : 0;
+		__mmask16 m3 = n >= 64 ? 0xffff : n > 48 ?
+		    (__mmask16)((1u << (n - 48)) - 1) : 0;
+		for (int l = 0; l < L; l++) {
+			const float *vr = v + (size_t)l * ldkv + i;
+			__m512 a = _mm512_set1_ps(att[l]);
+			if (l + NN_ATT_AHEAD < L)
+				for (int c = 0; c < n; c += 16)
+					_mm_prefetch((const char *)(vr + (size_t)
+					    NN_ATT_AHEAD * ldkv + c), _MM_HINT_T0);
+			o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m0, vr), o0);
+			o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m1, vr + 16),
+			    o1);
+			o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m2, vr + 32),
+			    o2);
+			o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m3, vr + 48),
+			    o3);
+		}
+		_mm512_mask_storeu_ps(out + i, m0, o0);
+		_mm512_mask_storeu_ps(out + i + 16, m1, o1);
+		_mm512_mask_storeu_ps(out + i + 32, m2, o2);
+		_mm512_mask_storeu_ps(out + i + 48, m3, o3);
+	}
+}
+
+__attribute__((target("avx2,fma"))) static void
+attend_one_256(float *out, const float *q, const float *k, const float *v,
+    int ldkv, float *att, int L, int hd, float scale)
+{
+	nn_attend_one_body(out, q, k, v, ldkv, att, L, hd, scale);
+}
+#endif
+
+void
+nn_attend_one(float *out, const float *q, const float *k, const float *v,
+    int ldkv, float *att, int L, int hd, float scale)
+{
+#ifdef NN_X86
+	if (isa() == 2) {
+		attend_one_512(out, q, k, v, ldkv, att, L, hd, scale);
+		return;
+	}
+	if (isa() == 1) {
+		attend_one_256(out, q, k, v, ldkv, att, L, hd, scale);
+		return;
+	}
+#endif
+	nn_attend_one_body(out, q, k, v, ldkv, att, L, hd, scale);
+}
+
 /* Each row of x (rows,n) divided by max(its L2 norm, eps), in place. */
 void
 nn_l2_normalize(float *x, int rows, int n, float eps)
@@ -1364,7 +1560,7 @@ nn_linear_workers(float *out, const float *inp, const float *w,
     const float *b, int N, int C, int OC)
 {
 	nn_weight wt = {w, QKV_F32, OC, C};
-	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0};
+	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0, 1, C, NULL};
 	int nw = nn_get_workers();
 
 	if (N >= NN_GEMV_ROWS && N <= NN_NT_ROWS && C + 16 <= NN_SCRATCH) {

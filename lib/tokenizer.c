@@ -62,6 +62,9 @@ struct src {
 	const size_t *lens;
 	int n;
 	char name[4096];
+	const char *vtext;	/* tokenizer.json's model.vocab, read by
+				 * tj_vocab; jansson saw {} in its place */
+	size_t vlen;
 };
 
 static const char *
@@ -122,6 +125,36 @@ load_json(struct src *s, const char *file, const char *buf, size_t len,
 
 	if (j == NULL)
 		qkv_errf(e, "%s: line %d: %s", fname(s, file), je.line, je.text);
+	return j;
+}
+
+/* tokenizer.json, its vocabulary left to tj_vocab when it can read it
+ * (s->vtext set): jansson parses the rest, the vocabulary's span replaced
+ * by an object as empty that spans as many lines. */
+static json_t *
+load_tokjson(struct src *s, const char *buf, size_t len, qkv_err *e)
+{
+	size_t at, n, nl = 0;
+	char *cut;
+	json_t *j;
+
+	s->vtext = NULL;
+	if (!tj_find_vocab(buf, len, MAXID, &at, &n) ||
+	    (cut = malloc(len + 2)) == NULL)
+		return load_json(s, "tokenizer.json", buf, len, e);
+	memcpy(cut, buf, at);
+	cut[at] = '{';
+	for (size_t i = 0; i < n; i++)
+		if (buf[at + i] == '\n')
+			cut[at + 1 + nl++] = '\n';
+	cut[at + 1 + nl] = '}';
+	memcpy(cut + at + 2 + nl, buf + at + n, len - at - n);
+	j = load_json(s, "tokenizer.json", cut, len - n + 2 + nl, e);
+	free(cut);
+	if (j != NULL) {
+		s->vtext = buf + at;
+		s->vlen = n;
+	}
 	return j;
 }
 
@@ -404,11 +437,27 @@ load_vocab_txt(qkv_tok *t, struct src *src, const char *buf, size_t len,
 }
 
 static int
-load_vocab_obj(qkv_tok *t, json_t *vocab, const char *name, qkv_err *e)
+vocab_add(void *ctx, const char *tok, size_t len, int32_t id, qkv_err *e)
+{
+	qkv_tok *t = ctx;
+
+	return t->kind == QKV_TOK_WORDPIECE ? wp_add(t->wp, tok, len, id, e) :
+	    bpe_add(t->bpe, tok, len, id, e);
+}
+
+/* The vocabulary: text tj_vocab has read once already, or jansson's. */
+static int
+load_vocab_obj(qkv_tok *t, const char *text, size_t tlen, json_t *vocab,
+    const char *name, qkv_err *e)
 {
 	const char *k;
 	json_t *v;
 
+	if (text != NULL) {
+		int rc = tj_vocab(text, tlen, MAXID, vocab_add, t, e);
+		return rc == 1 ? 0 : rc < 0 ? -1 :
+		    qkv_errf(e, "%s: the vocabulary changed while read", name);
+	}
 	if (!json_is_object(vocab))
 		return qkv_errf(e, "%s: the vocabulary is not a JSON object",
 		    name);
@@ -419,9 +468,7 @@ load_vocab_obj(qkv_tok *t, json_t *vocab, const char *name, qkv_err *e)
 		    id >= MAXID)
 			return qkv_errf(e, "%s: token \"%.40s\": id is not an "
 			    "integer in [0, %d)", name, k, MAXID);
-		if ((t->kind == QKV_TOK_WORDPIECE ? wp_add(t->wp, k, kl,
-		    (int32_t)id, e) : bpe_add(t->bpe, k, kl, (int32_t)id, e)) <
-		    0)
+		if (vocab_add(t, k, kl, (int32_t)id, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -664,8 +711,8 @@ load_tokenizer_json(qkv_tok *t, struct src *src, json_t *j, json_t *cfg,
 		if (json_is_integer(v = json_object_get(model,
 		    "max_input_chars_per_word")))
 			maxc = (long)json_integer_value(v);
-		if (load_vocab_obj(t, json_object_get(model, "vocab"), name,
-		    e) < 0 || wp_finish(t->wp, &bn, prefix, unk, maxc, name,
+		if (load_vocab_obj(t, src->vtext, src->vlen,
+		    json_object_get(model, "vocab"), name, e) < 0 || wp_finish(t->wp, &bn, prefix, unk, maxc, name,
 		    e) < 0)
 			return -1;
 	} else if (strcmp(mt, "BPE") == 0) {
@@ -697,8 +744,8 @@ load_tokenizer_json(qkv_tok *t, struct src *src, json_t *j, json_t *cfg,
 		    bool_of(model, "ignore_merges", 0))
 			return qkv_errf(e, "%s: BPE byte_fallback and "
 			    "ignore_merges are not supported", name);
-		if (load_vocab_obj(t, json_object_get(model, "vocab"), name,
-		    e) < 0 || load_merges_json(t, json_object_get(model,
+		if (load_vocab_obj(t, src->vtext, src->vlen,
+		    json_object_get(model, "vocab"), name, e) < 0 || load_merges_json(t, json_object_get(model,
 		    "merges"), name, e) < 0 || bpe_finish(t->bpe, aps, e) < 0)
 			return -1;
 	} else
@@ -777,8 +824,8 @@ tok_open(struct src *sp, qkv_err *e)
 		goto out;
 	if (tj != NULL) {
 		where = fname(&src, "tokenizer.json");
-		if ((j = load_json(&src, "tokenizer.json", tj, len, e)) ==
-		    NULL || load_tokenizer_json(t, &src, j, cfg, e) < 0)
+		if ((j = load_tokjson(&src, tj, len, e)) == NULL ||
+		    load_tokenizer_json(t, &src, j, cfg, e) < 0)
 			goto out;
 	} else if ((vt = src_file(&src, "vocab.txt", &len)) != NULL) {
 		struct bertnorm bn = {1, 1, 1, 1};
@@ -812,9 +859,11 @@ tok_open(struct src *sp, qkv_err *e)
 			    fname(&src, "merges.txt"));
 			goto out;
 		}
-		if ((t->bpe = bpe_new(e)) == NULL ||
-		    (j = load_json(&src, "vocab.json", vj, len, e)) == NULL ||
-		    load_vocab_obj(t, j, where, e) < 0 ||
+		/* the whole file is the object: tj_vocab, or jansson */
+		int fast = tj_vocab(vj, len, MAXID, NULL, NULL, e) == 1;
+		if ((t->bpe = bpe_new(e)) == NULL || (!fast &&
+		    (j = load_json(&src, "vocab.json", vj, len, e)) == NULL) ||
+		    load_vocab_obj(t, fast ? vj : NULL, len, j, where, e) < 0 ||
 		    load_merges_txt(t, fname(&src, "merges.txt"), mg, mlen,
 		    e) < 0 || bpe_finish(t->bpe, bool_of(cfg,
 		    "add_prefix_space", 0), e) < 0)
@@ -870,7 +919,7 @@ out:
 qkv_tok *
 qkv_tok_open(qkv_model *m, qkv_err *e)
 {
-	struct src src = {m, NULL, NULL, NULL, 0, {0}};
+	struct src src = {m, NULL, NULL, NULL, 0, {0}, NULL, 0};
 
 	return tok_open(&src, e);
 }
@@ -879,7 +928,7 @@ qkv_tok *
 tok_open_mem(const char *const names[], const char *const bufs[],
     const size_t lens[], int n, qkv_err *e)
 {
-	struct src src = {NULL, names, bufs, lens, n, {0}};
+	struct src src = {NULL, names, bufs, lens, n, {0}, NULL, 0};
 
 	return tok_open(&src, e);
 }

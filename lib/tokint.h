@@ -52,6 +52,23 @@ int tu_encode(uint32_t cp, char *out);
 /* Offset of the first invalid UTF-8 byte in s, or n. */
 size_t tu_valid(const unsigned char *s, size_t n);
 
+/* ---- vocabulary objects in JSON (tokjson.c) --------------------------- */
+
+typedef int (*tj_add_fn)(void *ctx, const char *tok, size_t len, int32_t id,
+    qkv_err *e);
+/* Where model.vocab's value lies in the JSON text s, an object tj_vocab
+ * reads (ids below maxid): sets *at and *len and returns 1; 0 if s is not
+ * plainly a tokenizer.json with one such object (let jansson read all of
+ * it then). */
+int tj_find_vocab(const char *s, size_t n, int32_t maxid, size_t *at,
+    size_t *len);
+/* Read the JSON object s[0..n) of "token": id (ids in [0, maxid)), calling
+ * add (if not NULL) for each member in order.  Returns 1 when read, 0 if
+ * it declines (anything jansson might read otherwise or refuse), -1 with e
+ * set if add failed. */
+int tj_vocab(const char *s, size_t n, int32_t maxid, tj_add_fn add, void *ctx,
+    qkv_err *e);
+
 /* A table of one entry per code point, built a block of 256 at a time on
  * first use, safely from any thread. */
 struct tu_lazy {
@@ -128,6 +145,8 @@ struct btrie {
 };
 int btrie_init(struct btrie *t, int ndense, qkv_err *e);
 void btrie_free(struct btrie *t);
+/* Make room for about nodes nodes (and edges) before inserting them. */
+int btrie_reserve(struct btrie *t, size_t nodes, qkv_err *e);
 int btrie_insert(struct btrie *t, int32_t from, const char *s, size_t n,
     int32_t val, qkv_err *e);
 static inline int32_t

@@ -213,10 +213,10 @@ edge_slot(const struct btrie *t, uint64_t k)
 	return h;
 }
 
+/* The edge table resized to n (a power of two) slots. */
 static int
-edge_rehash(struct btrie *t, qkv_err *e)
+edge_rehash(struct btrie *t, size_t n, qkv_err *e)
 {
-	size_t n = (t->emask + 1) * 2;
 	uint64_t *ok = t->ekey;
 	int32_t *ov = t->eval;
 	size_t on = t->emask + 1;
@@ -245,6 +245,20 @@ edge_rehash(struct btrie *t, qkv_err *e)
 }
 
 int
+btrie_reserve(struct btrie *t, size_t nodes, qkv_err *e)
+{
+	size_t n = t->emask + 1;
+
+	/* room for nodes nodes and edges, the edge table at most half full:
+	 * growing by doubling rehashed every edge about twice over */
+	if (tok_grow(&t->term, &t->ncap, nodes, sizeof *t->term, e) < 0)
+		return -1;
+	while (n < 2 * nodes && n < ((size_t)1 << 40))
+		n *= 2;
+	return n > t->emask + 1 ? edge_rehash(t, n, e) : 0;
+}
+
+int
 btrie_insert(struct btrie *t, int32_t node, const char *s, size_t n,
     int32_t val, qkv_err *e)
 {
@@ -266,7 +280,7 @@ btrie_insert(struct btrie *t, int32_t node, const char *s, size_t n,
 				t->ekey[h] = k;
 				t->eval[h] = c;
 				if (++t->nedges * 2 > t->emask + 1 &&
-				    edge_rehash(t, e) < 0)
+				    edge_rehash(t, (t->emask + 1) * 2, e) < 0)
 					return -1;
 			}
 		}

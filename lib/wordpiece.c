@@ -571,17 +571,18 @@ wp_finish(struct wordpiece *wp, const struct bertnorm *bn, const char *prefix,
 	if ((wp->unk = strtab_get(v, unk, strlen(unk))) < 0)
 		return qkv_errf(e, "%s: the unknown token %s is not in the "
 		    "vocabulary", where, unk);
+	/* a trie of every token and every continuation: at most as many
+	 * nodes as the tokens have bytes */
 	if (btrie_init(&wp->trie, 2, e) < 0 ||
+	    btrie_reserve(&wp->trie, v->alen, e) < 0 ||
 	    strtab_init(&wp->cont, v->n, e) < 0)
 		return -1;
 	for (size_t i = 0; i < v->n; i++) {
 		size_t len;
 		const char *t = v->arena + v->ent[i].off;
+		/* a duplicated token has one entry, holding the winning id */
 		int32_t id = v->ent[i].val;
 		len = v->ent[i].len;
-		/* only the winning id of a duplicated token is live */
-		if (strtab_get(v, t, len) != id)
-			continue;
 		if (len > 0 && btrie_insert(&wp->trie, 0, t, len, id, e) < 0)
 			return -1;
 		if (len > wp->plen && memcmp(t, prefix, wp->plen) == 0 &&

@@ -1,6 +1,7 @@
 /* nn_matmul against a plain double-precision product: every dtype, both
  * layouts, GEMV and sgemm row counts, odd sizes, unaligned weights, a
- * reduction too long for one widened slice, and 1 vs 3 workers. */
+ * reduction too long for one widened slice, GEMVs over input rows in
+ * chunks, and 1 vs 3 workers. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,9 @@ main(void)
 {
 	static const int dt[] = {QKV_F32, QKV_F16, QKV_BF16};
 	static const int shape[][3] = {{1, 64, 192}, {1, 77, 33}, {3, 100, 250},
-	    {4, 96, 288}, {70, 61, 1000}, {5, 20000, 40}};
+	    {4, 96, 288}, {70, 61, 1000}, {5, 20000, 40},
+	    /* GEMV [in, out] in chunks of input rows: odd sizes */
+	    {1, 771, 333}, {3, 1283, 47}, {1, 136, 2500}, {2, 130, 16}};
 
 	nn_set_threads(1);
 	for (int d = 0; d < 3; d++)

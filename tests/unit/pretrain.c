@@ -115,6 +115,17 @@ main(void)
 	ok(qkv_ptvocab_cls(v) == 2 && qkv_ptvocab_sep(v) == 3 &&
 	    qkv_ptvocab_mask(v) == 4, "special ids found");
 	{
+		/* a token listed twice is its last id, as in the reference's
+		 * dict; a missing (NULL) token is the empty string */
+		const char *t[9] = {"[CLS]", "a", "[SEP]", "[MASK]", "a",
+		    "[SEP]", NULL, "[CLS]", ""};
+		qkv_ptvocab *d = qkv_ptvocab_new(t, 9, &e);
+		ok(d != NULL && qkv_ptvocab_cls(d) == 7 &&
+		    qkv_ptvocab_sep(d) == 5 && qkv_ptvocab_mask(d) == 3,
+		    "repeated special tokens: their last ids");
+		qkv_ptvocab_free(d);
+	}
+	{
 		const char *t[3] = {"[CLS]", "[SEP]", "x"};
 		ok(qkv_ptvocab_new(t, 3, &e) == NULL &&
 		    strstr(e.msg, "[MASK]") != NULL,

@@ -313,6 +313,87 @@ main(void)
 		ok(t == NULL && strstr(e.msg, "Unigram is not supported"),
 		    "unsupported models are refused: %s", e.msg);
 	}
+	/* tokenizer.json's vocabulary is read without jansson where it can
+	 * be: the same tokens and ids, and the same errors, as when jansson
+	 * reads it (forced by an escaped key, which the fast reader declines) */
+	{
+		static const char *const vocab =
+		    "{\"[UNK]\": 0, \"a\": 1,\n\"\\u00e9t\\u00E9\": 2, "
+		    "\"\\ud83d\\ude00\": 3,\r\n \"q\\\"x\": 4, "
+		    "\"\\\\\\/\": 5,\t\"\\t\\b\": 6, \"##b\": 7, "
+		    "\"a\": 8, \"\xc3\xa9\": 9, \"{\": 10, \"}\": 11 }";
+		static const char *const tails[] = {
+		    "}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}",
+		    "}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},\n"
+		    "\n \"x\": [1,]}",
+		};
+		static const char *const vocabs[] = {
+		    NULL, "{\"a\": 1.5}", "{\"a\": -1}", "{\"\\ud800\": 1}",
+		    "{\"a\\u0000\": 1}", "{\"a\": 01}", "{\"a\": \"1\"}",
+		    "{\"a\": 99999999999}", "{\"a\"\n: 1,}", "{\"\x01\": 1}",
+		    "{\"\xc3\": 1}", "[]",
+		};
+		char *a = NULL, *b = NULL;
+		int bad = 0, nfail = 0;
+		for (size_t k = 0; k < sizeof vocabs / sizeof *vocabs; k++)
+			for (size_t m = 0; m < 2; m++) {
+			const char *v = vocabs[k] ? vocabs[k] : vocab;
+			free(a);
+			free(b);
+			if (asprintf(&a, "{\"model\": {\"type\": \"WordPiece\", "
+			    "\"vocab\": %s%s", v, tails[m]) < 0 ||
+			    asprintf(&b, "{\"\\u0079\": 0, \"model\": {\"type\": "
+			    "\"WordPiece\", \"vocab\": %s%s", v, tails[m]) < 0)
+				return 1;
+			const char *tn[] = {"tokenizer.json"};
+			const char *ta[] = {a}, *tb[] = {b};
+			size_t la[] = {strlen(a)}, lb[] = {strlen(b)};
+			qkv_err ea, eb;
+			qkv_tok *fa = tok_open_mem(tn, ta, la, 1, &ea);
+			qkv_tok *fb = tok_open_mem(tn, tb, lb, 1, &eb);
+			if ((fa == NULL) != (fb == NULL) || (fa == NULL &&
+			    strcmp(ea.msg, eb.msg) != 0)) {
+				printf("# %s: %s | %s\n", a, fa ? "" : ea.msg,
+				    fb ? "" : eb.msg);
+				bad++;
+			}
+			nfail += fa == NULL;
+			if (fa == NULL || fb == NULL) {
+				qkv_tok_close(fa);
+				qkv_tok_close(fb);
+				continue;
+			}
+			int32_t n = qkv_tok_vocab_size(fa);
+			bad += n != qkv_tok_vocab_size(fb);
+			for (int32_t id = 0; id < n; id++) {
+				size_t l1 = 0, l2 = 0;
+				const char *t1 = qkv_tok_token(fa, id, &l1);
+				const char *t2 = qkv_tok_token(fb, id, &l2);
+				bad += (t1 == NULL) != (t2 == NULL) || l1 != l2 ||
+				    (t1 && memcmp(t1, t2, l1) != 0) ||
+				    (t1 && qkv_tok_id(fa, t1, l1) !=
+				    qkv_tok_id(fb, t2, l2));
+			}
+			if (k == 0 && m == 0) {
+				ok(n == 12 && qkv_tok_id(fa, "a", 1) == 8 &&
+				    qkv_tok_id(fa, "\xc3\xa9t\xc3\xa9", 5) == 2 &&
+				    qkv_tok_id(fa, "\xf0\x9f\x98\x80", 4) == 3 &&
+				    qkv_tok_id(fa, "q\"x", 3) == 4 &&
+				    qkv_tok_id(fa, "\\/", 2) == 5 &&
+				    qkv_tok_id(fa, "\t\b", 2) == 6 &&
+				    qkv_tok_id(fa, "}", 1) == 11,
+				    "escapes, surrogates and a repeated token "
+				    "(the last id wins) read as JSON means them");
+			}
+			qkv_tok_close(fa);
+			qkv_tok_close(fb);
+		}
+		ok(bad == 0 && nfail == 23, "the fast vocabulary reader and "
+		    "jansson agree on %zu files (%d refused by both)",
+		    2 * sizeof vocabs / sizeof *vocabs, nfail);
+		free(a);
+		free(b);
+	}
 	qkv_tokenc_free(x);
 	qkv_tok_close(bert);
 	qkv_tok_close(bvt);
