@@ -411,11 +411,13 @@ void nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 /* out[m, n0..n1) = bias + inp (M,K) op(W)[:, n0..n1) for a few rows M
  * (up to a few hundred), W read in place in its dtype (F16/BF16 widened in
  * registers, f32 sums): trans 0: W (K,N) [in, out]; trans 1: W (N,K)
- * [out, in] (panels of it widened and transposed into scratch).  inp has
+ * [out, in] (F16/BF16: panels widened and transposed into scratch).  inp has
  * row stride lda, out ldo; bias (N) may be NULL; scratch holds
  * nn_gemm_scratch() floats.  Each output is bias plus its K products
  * fused-multiply-added in order: the same bits on every ISA path and for
- * any split into column ranges (gemm.c). */
+ * any split into column ranges (gemm.c).  Except f32 [out, in]: there each
+ * output is a dot product summed in vector lanes, W's rows read where they
+ * lie, the same bits for any split of the columns but not across paths. */
 void nn_gemm(float *out, int ldo, const float *inp, int lda,
     const nn_weight *w, int trans, const float *bias, int M, int K, int n0,
     int n1, float *scratch);
