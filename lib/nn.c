@@ -968,6 +968,9 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 		return;
 	if (N < NN_GEMV_ROWS) {
 		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
+		j.nk = 1;	/* set here, whatever the initialiser said */
+		j.kw = C;
+		j.part = NULL;
 		/* [in, out] weights: chunks of input rows, so each task
 		 * reads a contiguous block of W; the partials of chunks
 		 * 1.. in the caller's scratch */
