@@ -979,7 +979,10 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 			j.nk = NN_GEMV_KSPLIT;
 			j.kw = ((C + j.nk - 1) / j.nk + 7) & ~7;
 			j.part = nn_scratch0();
-			want = (want + j.nk - 1) / j.nk;
+			/* nw tasks in all if the chunks divide them, else
+			 * nk per worker (three workers: six, two each) */
+			if (want % j.nk == 0)
+				want /= j.nk;
 		}
 		/* [in, out] otherwise: one column range per worker, so each
 		 * reads long runs of every row (short runs at a row stride
