@@ -6,7 +6,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 
 #include "qkv.h"
 
@@ -1481,32 +1480,85 @@ nn_l2_normalize(float *x, int rows, int n, float eps)
  * of bert-base showed 10% of the time packing the input for nn_matmul's
  * six).  Products that large never take OpenBLAS's small-matrix path, so
  * each output is summed in the same order whatever the slicing: results
- * still do not depend on the number of workers.  Smaller products are
- * sliced as nn_matmul slices them.
+ * still do not depend on the number of workers.  Smaller products go
+ * through nn_matmul, and a few rows (up to NN_NT_ROWS) through nn_gemm,
+ * whose dot products read W where it lies (BLAS would pack all of it on
+ * every call, as long as the product itself at 16 rows).
  */
-#define NN_FEW_ROWS 64
-/* Products OpenBLAS 0.3.21 sends to its small-matrix kernels here (seen
- * with perf): M*N*K up to 1e6, and slices of up to 64 columns at 16 rows
- * (80 go through packing). */
-#define NN_SMALL_MNK 1e6
-#define NN_SMALL_COLS 64
+/* Rows up to which nn_linear_workers's products go through nn_gemm. */
+#ifndef NN_NT_ROWS
+#define NN_NT_ROWS 128
+#endif
 
-extern char *openblas_get_corename(void);
+struct nt_job {
+	float *out;
+	const float *inp, *w, *b;
+	int N, C, OC;
+	int width;		/* output columns per task, a multiple of 4 */
+	size_t ld;		/* inp's row stride in a worker's copy, or 0 */
+	unsigned gen;		/* this job's number */
+};
 
-/* 1 if OpenBLAS runs with the kernels that have a small-matrix path
- * (its AVX-512 ones). */
-static int
-small_kernels(void)
+/* The job whose input this thread's scratch holds a copy of. */
+static _Thread_local unsigned nt_copied;
+static atomic_uint nt_gen;
+
+static void
+nt_task(void *arg, int t, float *scratch)
 {
-	static int known = -1;
+	struct nt_job *j = arg;
+	int o0 = t * j->width, o1 = o0 + j->width < j->OC ? o0 + j->width :
+	    j->OC;
+	const float *a = j->inp;
+	size_t lda = (size_t)j->C;
+	nn_weight w = {j->w, QKV_F32, j->OC, j->C};
 
-	if (known < 0) {
-		const char *c = openblas_get_corename();
-		known = c != NULL && (strcasecmp(c, "skylakex") == 0 ||
-		    strcasecmp(c, "cooperlake") == 0 ||
-		    strcasecmp(c, "sapphirerapids") == 0);
+	if (j->ld) {
+		/* rows a multiple of 1 KiB apart share a few L1 sets: 6
+		 * of them streamed beside 4 of W evict one another (1.3x
+		 * slower at 3072 columns), so each worker works on a copy
+		 * with rows 64 bytes longer, made once per job */
+		if (nt_copied != j->gen) {
+			for (int r = 0; r < j->N; r++)
+				memcpy(scratch + r * j->ld, j->inp + r * lda,
+				    lda * sizeof *a);
+			nt_copied = j->gen;
+		}
+		a = scratch;
+		lda = j->ld;
 	}
-	return known;
+	nn_gemm(j->out, j->OC, a, (int)lda, &w, 1, j->b, j->N, j->C, o0, o1,
+	    NULL);
+}
+
+/* out (N,OC) = inp (N,C) w^T + b through nn_gemm, in blocks of rows that
+ * fit a worker's scratch when inp is copied. */
+static void
+linear_nt(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC)
+{
+	struct nt_job j = {NULL, NULL, w, b, 0, C, OC, 0, 0, 0};
+	int rows = N;
+
+	/* tasks of about OC / 16 columns even out the workers' shares */
+	j.width = ((OC + 15) / 16 + 3) & ~3;
+	if (j.width < 16)
+		j.width = 16;
+	if (C % 256 == 0) {
+		/* blocks of about equal rows */
+		int nb;
+		j.ld = (size_t)C + 16;
+		rows = (int)(NN_SCRATCH / j.ld);
+		nb = (N + rows - 1) / rows;
+		rows = (N + nb - 1) / nb;
+	}
+	for (int r = 0; r < N; r += rows) {
+		j.out = out + (size_t)r * OC;
+		j.inp = inp + (size_t)r * C;
+		j.N = N - r < rows ? N - r : rows;
+		j.gen = atomic_fetch_add(&nt_gen, 1) + 1;
+		nn_parallel((OC + j.width - 1) / j.width, nt_task, &j);
+	}
 }
 
 void
@@ -1517,24 +1569,16 @@ nn_linear_workers(float *out, const float *inp, const float *w,
 	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0, 1, C, NULL};
 	int nw = nn_get_workers();
 
-	if (N <= NN_FEW_ROWS && N >= NN_GEMV_ROWS &&
-	    (double)N * C * 16 <= NN_SMALL_MNK && small_kernels()) {
-		/* a few rows (a query): the product streams the weights from
-		 * memory.  Slices small enough for OpenBLAS's small-matrix
-		 * kernels, which read the weights in place instead of packing
-		 * them first: bert-base at 16 tokens 1.25x faster.  (Its
-		 * other kernels have no such path, and there narrow slices
-		 * cost 10%.)  The width depends on the sizes alone, so
-		 * results still do not depend on the workers. */
-		j.width = (int)(NN_SMALL_MNK / ((double)N * C)) & ~15;
-		if (j.width > NN_SMALL_COLS)
-			j.width = NN_SMALL_COLS;
-	} else if ((double)N * C * OC < 64e6 || nw <= 1 ||
-	    N < NN_GEMV_ROWS) {
+	if (N >= NN_GEMV_ROWS && N <= NN_NT_ROWS && C + 16 <= NN_SCRATCH) {
+		/* a few rows: W read in place, no packing (gemm.c) */
+		linear_nt(out, inp, w, b, N, C, OC);
+		return;
+	}
+	if (N < NN_GEMV_ROWS || (double)N * C * OC < 64e6) {
 		nn_matmul(out, inp, &wt, 1, b, N, C, OC);
 		return;
-	} else
-		j.width = ((OC + nw - 1) / nw + 15) & ~15;
+	}
+	j.width = ((OC + nw - 1) / nw + 15) & ~15;
 	nn_parallel((OC + j.width - 1) / j.width, mm_sgemm_task, &j);
 }
 

@@ -676,19 +676,6 @@ qkv_ptreader_next(qkv_ptreader *r, qkv_ptrow *row, qkv_err *e)
 
 enum { SRC_PASS = -1 };
 
-/* Into a pipe the next stage inflates at once: compressing costs both
- * ends more time than the bytes cost (mask spent half its time in zlib),
- * so pipes get raw blocks and files zlib. */
-static void
-pipe_level(qkv_writer *w, FILE *f)
-{
-	struct stat st;
-
-	if (fstat(fileno(f), &st) == 0 &&
-	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-		qkv_writer_level(w, 0);
-}
-
 struct qkv_ptout {
 	FILE *f;
 	char *name;
@@ -796,7 +783,7 @@ qkv_ptout_open(FILE *f, const char *name, int binary, int fields,
 		}
 	if ((o->w = qkv_writer_open(f, name, cols, o->ncols, e)) == NULL)
 		goto fail;
-	pipe_level(o->w, f);
+	qkv_writer_pipe_level(o->w, f);
 	free(cols);
 	return o;
 fail:
@@ -947,7 +934,7 @@ qkv_ptout_google(FILE *f, const char *name, int binary, int L, int P,
 	if ((o->cells = qkv_calloc(NG, sizeof *o->cells, e)) == NULL ||
 	    (o->w = qkv_writer_open(f, name, cols, NG, e)) == NULL)
 		goto fail;
-	pipe_level(o->w, f);
+	qkv_writer_pipe_level(o->w, f);
 	return o;
 fail:
 	qkv_ptout_free(o);
