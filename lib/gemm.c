@@ -27,6 +27,7 @@
 #define GM_MR512 8	/* rows per AVX-512 tile: 8 x 3 zmm accumulators */
 #define GM_MR256 4	/* AVX2: 4 x 3 ymm per half panel, 12 of 16 registers */
 #define GM_MRC 4	/* plain C */
+#define GM_AHEAD 16	/* rows: ~16 x 24 FMA cycles cover a miss to DRAM */
 #ifndef GM_KC
 #define GM_KC 384	/* rows of W per block: 64 x 384 inputs fit L2 */
 #endif
@@ -55,7 +56,8 @@ wel(const char *p, int dtype, int n)
 struct tile {
 	int kc, lda, ldc, accum, nv;
 	const float *a, *bias;
-	const char *w, *pf;	/* pf: a line of each row to prefetch, or NULL */
+	const char *w, *pf;	/* pf: lines of each row to prefetch, or NULL */
+	int pfn;		/* how many lines from pf in each row */
 	size_t ldw;
 	float *c;
 };
@@ -118,7 +120,9 @@ tile512_body(const struct tile *t, const int mr, const int dtype)
 	for (int k = 0; k < t->kc; k++) {
 		const char *wr = w + (size_t)k * t->ldw;
 		if (t->pf != NULL)
-			_mm_prefetch(t->pf + (size_t)k * t->ldw, _MM_HINT_T0);
+			for (int q = 0; q < t->pfn; q++)
+				_mm_prefetch(t->pf + (size_t)k * t->ldw + 64 * q,
+				    _MM_HINT_T0);
 		__m512 w0 = wide512(wr, dtype), w1 = wide512(wr + 16 * es, dtype),
 		    w2 = wide512(wr + 32 * es, dtype);
 #pragma GCC unroll 8
@@ -173,7 +177,9 @@ half256_body(const struct tile *t, const int mr, const int dtype, int col)
 	for (int k = 0; k < t->kc; k++) {
 		const char *wr = w + (size_t)k * t->ldw;
 		if (t->pf != NULL && col == 0)
-			_mm_prefetch(t->pf + (size_t)k * t->ldw, _MM_HINT_T0);
+			for (int q = 0; q < t->pfn; q++)
+				_mm_prefetch(t->pf + (size_t)k * t->ldw + 64 * q,
+				    _MM_HINT_T0);
 		__m256 w0 = wide256(wr, dtype), w1 = wide256(wr + 8 * es, dtype),
 		    w2 = wide256(wr + 16 * es, dtype);
 #pragma GCC unroll 4
@@ -629,10 +635,18 @@ nn_gemm(float *out, int ldo, const float *inp, int lda, const nn_weight *w,
 				int r = M - m0 < mr ? M - m0 : mr;
 				t.a = inp + (size_t)m0 * lda + k0;
 				t.c = out + (size_t)m0 * ldo + p0;
-				/* one line of each row of the next block per
-				 * tile of rows */
-				t.pf = next != NULL && i < lines && t.kc <= kn &&
-				    (!trans && nv == GM_NB) ? next + 64 * i : NULL;
+				/* the first tile of a call's first block
+				 * fetches its own rows GM_AHEAD ahead; later
+				 * tiles one line each of the next block's */
+				t.pfn = 1;
+				t.pf = NULL;
+				if (i == 0 && p0 == n0 && k0 == 0 &&
+				    !trans && nv == GM_NB) {
+					t.pf = t.w + GM_AHEAD * t.ldw;
+					t.pfn = lines;
+				} else if (next != NULL && i >= 1 && i <= lines &&
+				    t.kc <= kn)
+					t.pf = next + 64 * (i - 1);
 #ifdef GM_X86
 				if (simd == 2) {
 					tile512(&t, r, dt);
