@@ -967,6 +967,9 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 		return;
 	if (N < NN_GEMV_ROWS) {
 		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
+		j.nk = 1;	/* set here, whatever the initialiser said */
+		j.kw = C;
+		j.part = NULL;
 		/* [in, out] weights: chunks of input rows, so each task
 		 * reads a contiguous block of W; the partials of chunks
 		 * 1.. in the caller's scratch */
@@ -975,7 +978,10 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 			j.nk = NN_GEMV_KSPLIT;
 			j.kw = ((C + j.nk - 1) / j.nk + 7) & ~7;
 			j.part = nn_scratch0();
-			want = (want + j.nk - 1) / j.nk;
+			/* nw tasks in all if the chunks divide them, else
+			 * nk per worker (three workers: six, two each) */
+			if (want % j.nk == 0)
+				want /= j.nk;
 		}
 		/* [in, out] otherwise: one column range per worker, so each
 		 * reads long runs of every row (short runs at a row stride
