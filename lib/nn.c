@@ -875,17 +875,28 @@ mm_gemv_task(void *arg, int t, float *scratch)
 #define NN_GEMM_ROWS 256
 #endif
 
+struct gemm_job {
+	struct mm_job mm;
+	int act;		/* NN_ACT_* */
+};
+
 /* One range of columns [o0, o1) of out through nn_gemm. */
 static void
 mm_gemm_task(void *arg, int t, float *scratch)
 {
-	struct mm_job *j = arg;
+	struct gemm_job *g = arg;
+	struct mm_job *j = &g->mm;
 	int o0 = t * j->width, o1 = o0 + j->width;
 
 	if (o1 > j->OC)
 		o1 = j->OC;
 	nn_gemm(j->out, j->OC, j->inp, j->C, j->w, j->trans, j->b, j->N, j->C,
 	    o0, o1, scratch);
+	/* the activation while the tile is in cache, and on all workers */
+	if (g->act != NN_ACT_NONE)
+		for (int n = 0; n < j->N; n++)
+			nn_activate(j->out + (size_t)n * j->OC + o0,
+			    (size_t)(o1 - o0), g->act);
 }
 
 #ifndef NN_WIDEN_AHEAD
@@ -960,7 +971,16 @@ void
 nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
     const float *b, int N, int C, int OC)
 {
-	struct mm_job j = {out, inp, w, trans, b, N, C, OC, 0, 1, C, NULL};
+	nn_matmul_act(out, inp, w, trans, b, N, C, OC, NN_ACT_NONE);
+}
+
+void
+nn_matmul_act(float *out, const float *inp, const nn_weight *w, int trans,
+    const float *b, int N, int C, int OC, int act)
+{
+	struct gemm_job gj = {{out, inp, w, trans, b, N, C, OC, 0, 1, C, NULL},
+	    act};
+	struct mm_job j = gj.mm;
 	int nw = nn_get_workers(), ntask;
 
 	if (N <= 0 || OC <= 0)
@@ -1002,14 +1022,16 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 				if (b != NULL)
 					nn_add(y, b, (size_t)OC);
 			}
+		nn_activate(out, (size_t)N * OC, act);
 		return;
 	}
 	if (N <= NN_GEMM_ROWS && nn_gemm_scratch() <= NN_SCRATCH) {
 		/* panels of 48 columns, about 16 tasks for the workers to
 		 * share out; nn_gemm's results do not depend on the split */
 		int panels = (OC + 47) / 48;
-		j.width = 48 * ((panels + 15) / 16);
-		nn_parallel((OC + j.width - 1) / j.width, mm_gemm_task, &j);
+		gj.mm.width = 48 * ((panels + 15) / 16);
+		nn_parallel((OC + gj.mm.width - 1) / gj.mm.width, mm_gemm_task,
+		    &gj);
 		return;
 	}
 	/* the slice width comes from OC alone, never from the worker count:
@@ -1036,6 +1058,7 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 	}
 	ntask = (OC + j.width - 1) / j.width;
 	nn_parallel(ntask, mm_sgemm_task, &j);
+	nn_activate(out, (size_t)N * OC, act);
 }
 
 /* -- Causal attention ----------------------------------------------------- */
@@ -1076,7 +1099,7 @@ att_task(void *arg, int h, float *scratch)
 	for (int i = 0; i < T; i++) {
 		float *row = att + (size_t)i * L;
 		int seen = j->past + i + 1;	/* query i sees keys 0..past+i */
-		nn_softmax(row, 1, seen);
+		nn_softmax_fast(row, 1, seen);
 		for (int l = seen; l < L; l++)
 			row[l] = 0;
 	}
@@ -1759,4 +1782,50 @@ nn_attention(float *out, int ldo, const float *q, const float *k,
 	    scale};
 
 	nn_parallel(nseq * nhead, enc_att_task, &j);
+}
+
+/* x (N,C) in place as GPT-2 activations: NN_ACT_NONE leaves it. */
+void
+nn_activate(float *x, size_t n, int act)
+{
+	if (act == NN_ACT_GELU_TANH)
+		nn_gelu_tanh_fast(x, n);
+	else if (act == NN_ACT_GELU_ERF)
+		nn_gelu_erf_fast(x, n);
+	else if (act == NN_ACT_RELU)
+		for (size_t i = 0; i < n; i++)
+			x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+struct add_ln_job {
+	struct rows_job r;
+	float *out;
+};
+
+static void
+add_ln_task(void *arg, int t, float *scratch)
+{
+	struct add_ln_job *a = arg;
+	struct rows_job *j = &a->r;
+	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
+	    NN_ROWS_PER_TASK : j->N;
+
+	(void)scratch;
+	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++) {
+		float *x = j->x + (size_t)r * j->C, *o = a->out + (size_t)r * j->C;
+		if (j->y != NULL)
+			nn_add(x, j->y + (size_t)r * j->C, (size_t)j->C);
+		memcpy(o, x, (size_t)j->C * sizeof *o);
+		nn_residual_ln_row(o, NULL, NULL, j->w, j->b, j->C, j->eps);
+	}
+}
+
+void
+nn_add_layernorm(float *x, const float *y, float *out, const float *w,
+    const float *b, int N, int C, float eps)
+{
+	struct add_ln_job j = {{x, y, NULL, w, b, N, C, eps}, out};
+
+	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK, add_ln_task,
+	    &j);
 }

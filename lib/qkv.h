@@ -422,6 +422,17 @@ void nn_gemm(float *out, int ldo, const float *inp, int lda,
     const nn_weight *w, int trans, const float *bias, int M, int K, int n0,
     int n1, float *scratch);
 size_t nn_gemm_scratch(void);
+/* nn_matmul, then act (NN_ACT_*) on the output: in the GEMM path each
+ * worker applies it to the columns it just made, while they are in cache. */
+enum { NN_ACT_NONE, NN_ACT_GELU_TANH, NN_ACT_GELU_ERF, NN_ACT_RELU };
+void nn_matmul_act(float *out, const float *inp, const nn_weight *w,
+    int trans, const float *b, int N, int C, int OC, int act);
+void nn_activate(float *x, size_t n, int act);	/* in place */
+/* A pre-LN decoder's residual add and next LayerNorm, over the workers by
+ * rows: x (N,C) += y (y may be NULL, may equal out), out (N,C) = LN(x) *
+ * w + b (sums in float lanes, as nn_residual_layernorm). */
+void nn_add_layernorm(float *x, const float *y, float *out, const float *w,
+    const float *b, int N, int C, float eps);
 /* The SIMD level the kernels use: 2 AVX-512F, 1 AVX2+FMA+F16C, 0 plain C
  * (QKV_SIMD=avx2 or none forces a lower one). */
 int nn_simd(void);
