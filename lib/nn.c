@@ -1824,7 +1824,7 @@ void
 nn_add_layernorm(float *x, const float *y, float *out, const float *w,
     const float *b, int N, int C, float eps)
 {
-	struct add_ln_job j = {{x, y, NULL, w, b, N, C, eps}, out};
+	struct add_ln_job j = {{x, y, NULL, w, b, N, C, eps, 0}, out};
 
 	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK, add_ln_task,
 	    &j);
