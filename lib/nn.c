@@ -1681,17 +1681,18 @@ struct rows_job {
 	const float *y, *bias, *w, *b;
 	int N, C;
 	float eps;
+	int per;		/* per task: columns (bias_gelu_task) or
+				 * rows (residual_ln_task) */
 };
 
 static void
 residual_ln_task(void *arg, int t, float *scratch)
 {
 	struct rows_job *j = arg;
-	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
-	    NN_ROWS_PER_TASK : j->N;
+	int rt = j->per, r1 = (t + 1) * rt < j->N ? (t + 1) * rt : j->N;
 
 	(void)scratch;
-	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++)
+	for (int r = t * rt; r < r1; r++)
 		nn_residual_ln_row(j->x + (size_t)r * j->C,
 		    j->y ? j->y + (size_t)r * j->C : NULL, j->bias, j->w, j->b,
 		    j->C, j->eps);
@@ -1701,31 +1702,39 @@ void
 nn_residual_layernorm(float *x, const float *y, const float *bias,
     const float *w, const float *b, int N, int C, float eps)
 {
-	struct rows_job j = {x, y, bias, w, b, N, C, eps};
+	/* rows per task: at least 4 tasks for a query's few rows */
+	int rt = N >= 4 * NN_ROWS_PER_TASK ? NN_ROWS_PER_TASK : (N + 3) / 4;
+	struct rows_job j = {x, y, bias, w, b, N, C, eps, rt > 0 ? rt : 1};
 
-	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK,
-	    residual_ln_task, &j);
+	nn_parallel((N + j.per - 1) / j.per, residual_ln_task, &j);
 }
 
 static void
 bias_gelu_task(void *arg, int t, float *scratch)
 {
 	struct rows_job *j = arg;
-	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
+	int ncb = (j->C + j->per - 1) / j->per, rb = t / ncb;
+	int c0 = t % ncb * j->per, cn = j->C - c0 < j->per ? j->C - c0 : j->per;
+	int r1 = (rb + 1) * NN_ROWS_PER_TASK < j->N ? (rb + 1) *
 	    NN_ROWS_PER_TASK : j->N;
 
 	(void)scratch;
-	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++)
-		nn_bias_gelu_row(j->x + (size_t)r * j->C, j->bias, j->C);
+	for (int r = rb * NN_ROWS_PER_TASK; r < r1; r++)
+		nn_bias_gelu_row(j->x + (size_t)r * j->C + c0, j->bias + c0, cn);
 }
 
 void
 nn_bias_gelu_erf(float *x, const float *bias, int N, int C)
 {
-	struct rows_job j = {x, NULL, bias, NULL, NULL, N, C, 0};
+	struct rows_job j = {x, NULL, bias, NULL, NULL, N, C, 0, C};
+	int nrb = (N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK;
 
-	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK,
-	    bias_gelu_task, &j);
+	/* a query's few rows were one task, run by one worker while the
+	 * others waited: blocks of columns too (elementwise, so the same
+	 * bits) */
+	if (nrb < 4)
+		j.per = ((C + 3) / 4 + NN_BLK - 1) / NN_BLK * NN_BLK;
+	nn_parallel(nrb * ((C + j.per - 1) / j.per), bias_gelu_task, &j);
 }
 
 struct enc_att_job {
@@ -1815,7 +1824,7 @@ void
 nn_add_layernorm(float *x, const float *y, float *out, const float *w,
     const float *b, int N, int C, float eps)
 {
-	struct add_ln_job j = {{x, y, NULL, w, b, N, C, eps}, out};
+	struct add_ln_job j = {{x, y, NULL, w, b, N, C, eps, 0}, out};
 
 	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK, add_ln_task,
 	    &j);
