@@ -499,8 +499,10 @@ open_writer(qkv_out *o, const char *model, qkv_err *e)
 		cols[n++].kind = QKV_COL_RAGGED;
 	}
 	snprintf(vs, sizeof vs, "%ld", (long)qkv_tok_vocab_size(tok));
-	if ((writer = qkv_writer_open(o->f, outname, cols, n, e)) == NULL ||
-	    qkv_writer_meta(writer, "model", model, strlen(model), e) < 0 ||
+	if ((writer = qkv_writer_open(o->f, outname, cols, n, e)) == NULL)
+		return -1;
+	qkv_writer_pipe_level(writer, o->f);
+	if (qkv_writer_meta(writer, "model", model, strlen(model), e) < 0 ||
 	    qkv_writer_meta(writer, "tokenizer", kind, strlen(kind), e) < 0 ||
 	    qkv_writer_meta(writer, "vocab_size", vs, strlen(vs), e) < 0 ||
 	    qkv_writer_meta(writer, "specials", sflag ? "1" : "0", 1, e) < 0)

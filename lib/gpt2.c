@@ -476,22 +476,19 @@ embed(const gpt2 *g, float *x, float *tmp, const int32_t *ids, int T,
 	}
 }
 
-static void
-activation(int act, float *x, size_t n)
+static int
+nn_act(int act)
 {
-	if (act == GPT2_GELU_TANH)
-		nn_gelu_tanh_fast(x, n);
-	else if (act == GPT2_GELU_ERF)
-		nn_gelu_erf_fast(x, n);
-	else
-		for (size_t i = 0; i < n; i++)
-			x[i] = x[i] > 0 ? x[i] : 0;
+	return act == GPT2_GELU_TANH ? NN_ACT_GELU_TANH : act == GPT2_GELU_ERF ?
+	    NN_ACT_GELU_ERF : NN_ACT_RELU;
 }
 
 /*
  * One block over T new rows at positions past..past+T-1.
- * x (T,C) is the residual stream, updated in place; kc, vc (n_ctx,C) are
- * this layer's cache.
+ * x (T,C) is the residual stream and h (T,C) holds ln_1(x) on entry; on
+ * return h holds the MLP's output, which the caller adds to x together
+ * with the next LayerNorm (nn_add_layernorm, over the workers).
+ * kc, vc (n_ctx,C) are this layer's cache.
  */
 static void
 block(gpt2_state *s, int l, int T)
@@ -508,7 +505,6 @@ block(gpt2_state *s, int l, int T)
 		scale /= sqrtf((float)hd);
 	if (c->scale_by_layer)
 		scale /= (float)(l + 1);
-	nn_layernorm(s->h, s->x, L->ln1_w, L->ln1_b, T, C, c->eps);
 	nn_matmul(s->qkv, s->h, &L->attn_w, 0, L->attn_b, T, C, 3 * C);
 	for (int t = 0; t < T; t++) {
 		const float *r = s->qkv + (size_t)t * 3 * C;
@@ -518,12 +514,10 @@ block(gpt2_state *s, int l, int T)
 	nn_attention_causal(s->ao, s->qkv, 3 * C, kc, vc, C, s->att, T, past,
 	    c->n_head, hd, scale);
 	nn_matmul(s->h, s->ao, &L->proj_w, 0, L->proj_b, T, C, C);
-	nn_add(s->x, s->h, (size_t)T * C);
-	nn_layernorm(s->h, s->x, L->ln2_w, L->ln2_b, T, C, c->eps);
-	nn_matmul(s->fc, s->h, &L->fc_w, 0, L->fc_b, T, C, c->n_inner);
-	activation(c->act, s->fc, (size_t)T * c->n_inner);
+	nn_add_layernorm(s->x, s->h, s->h, L->ln2_w, L->ln2_b, T, C, c->eps);
+	nn_matmul_act(s->fc, s->h, &L->fc_w, 0, L->fc_b, T, C, c->n_inner,
+	    nn_act(c->act));
 	nn_matmul(s->h, s->fc, &L->fcproj_w, 0, L->fcproj_b, T, c->n_inner, C);
-	nn_add(s->x, s->h, (size_t)T * C);
 }
 
 /* T <= chunk new tokens; logits (T,V) if all, else (V) of the last. */
@@ -535,19 +529,24 @@ forward_chunk(gpt2_state *s, const int32_t *ids, int T, float *logits,
 	int C = g->cfg.n_embd, V = g->cfg.n_vocab;
 
 	embed(g, s->x, s->ao, ids, T, s->len);
-	for (int l = 0; l < g->cfg.n_layer; l++)
+	nn_add_layernorm(s->x, NULL, s->h, g->layer[0].ln1_w,
+	    g->layer[0].ln1_b, T, C, g->cfg.eps);
+	for (int l = 0; l < g->cfg.n_layer; l++) {
+		int last = l + 1 == g->cfg.n_layer;
 		block(s, l, T);
+		/* x += mlp; h = the next block's ln_1(x), or ln_f(x) */
+		nn_add_layernorm(s->x, s->h, s->h, last ? g->lnf_w :
+		    g->layer[l + 1].ln1_w, last ? g->lnf_b :
+		    g->layer[l + 1].ln1_b, T, C, g->cfg.eps);
+	}
 	s->len += T;
 	if (logits == NULL)
 		return;
-	if (all) {
-		nn_layernorm(s->h, s->x, g->lnf_w, g->lnf_b, T, C, g->cfg.eps);
+	if (all)
 		nn_matmul(logits, s->h, &g->head, 1, NULL, T, C, V);
-	} else {
-		const float *last = s->x + (size_t)(T - 1) * C;
-		nn_layernorm(s->h, last, g->lnf_w, g->lnf_b, 1, C, g->cfg.eps);
-		nn_matmul(logits, s->h, &g->head, 1, NULL, 1, C, V);
-	}
+	else
+		nn_matmul(logits, s->h + (size_t)(T - 1) * C, &g->head, 1,
+		    NULL, 1, C, V);
 }
 
 static int

@@ -6,7 +6,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include <strings.h>
 
 #include "qkv.h"
 
@@ -876,17 +875,28 @@ mm_gemv_task(void *arg, int t, float *scratch)
 #define NN_GEMM_ROWS 256
 #endif
 
+struct gemm_job {
+	struct mm_job mm;
+	int act;		/* NN_ACT_* */
+};
+
 /* One range of columns [o0, o1) of out through nn_gemm. */
 static void
 mm_gemm_task(void *arg, int t, float *scratch)
 {
-	struct mm_job *j = arg;
+	struct gemm_job *g = arg;
+	struct mm_job *j = &g->mm;
 	int o0 = t * j->width, o1 = o0 + j->width;
 
 	if (o1 > j->OC)
 		o1 = j->OC;
 	nn_gemm(j->out, j->OC, j->inp, j->C, j->w, j->trans, j->b, j->N, j->C,
 	    o0, o1, scratch);
+	/* the activation while the tile is in cache, and on all workers */
+	if (g->act != NN_ACT_NONE)
+		for (int n = 0; n < j->N; n++)
+			nn_activate(j->out + (size_t)n * j->OC + o0,
+			    (size_t)(o1 - o0), g->act);
 }
 
 #ifndef NN_WIDEN_AHEAD
@@ -961,13 +971,25 @@ void
 nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
     const float *b, int N, int C, int OC)
 {
-	struct mm_job j = {out, inp, w, trans, b, N, C, OC, 0, 1, C, NULL};
+	nn_matmul_act(out, inp, w, trans, b, N, C, OC, NN_ACT_NONE);
+}
+
+void
+nn_matmul_act(float *out, const float *inp, const nn_weight *w, int trans,
+    const float *b, int N, int C, int OC, int act)
+{
+	struct gemm_job gj = {{out, inp, w, trans, b, N, C, OC, 0, 1, C, NULL},
+	    act};
+	struct mm_job j = gj.mm;
 	int nw = nn_get_workers(), ntask;
 
 	if (N <= 0 || OC <= 0)
 		return;
 	if (N < NN_GEMV_ROWS) {
 		int want = nw > 1 ? (trans ? 4 * nw : nw) : 1;
+		j.nk = 1;	/* set here, whatever the initialiser said */
+		j.kw = C;
+		j.part = NULL;
 		/* [in, out] weights: chunks of input rows, so each task
 		 * reads a contiguous block of W; the partials of chunks
 		 * 1.. in the caller's scratch */
@@ -976,7 +998,10 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 			j.nk = NN_GEMV_KSPLIT;
 			j.kw = ((C + j.nk - 1) / j.nk + 7) & ~7;
 			j.part = nn_scratch0();
-			want = (want + j.nk - 1) / j.nk;
+			/* nw tasks in all if the chunks divide them, else
+			 * nk per worker (three workers: six, two each) */
+			if (want % j.nk == 0)
+				want /= j.nk;
 		}
 		/* [in, out] otherwise: one column range per worker, so each
 		 * reads long runs of every row (short runs at a row stride
@@ -997,14 +1022,16 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 				if (b != NULL)
 					nn_add(y, b, (size_t)OC);
 			}
+		nn_activate(out, (size_t)N * OC, act);
 		return;
 	}
 	if (N <= NN_GEMM_ROWS && nn_gemm_scratch() <= NN_SCRATCH) {
 		/* panels of 48 columns, about 16 tasks for the workers to
 		 * share out; nn_gemm's results do not depend on the split */
 		int panels = (OC + 47) / 48;
-		j.width = 48 * ((panels + 15) / 16);
-		nn_parallel((OC + j.width - 1) / j.width, mm_gemm_task, &j);
+		gj.mm.width = 48 * ((panels + 15) / 16);
+		nn_parallel((OC + gj.mm.width - 1) / gj.mm.width, mm_gemm_task,
+		    &gj);
 		return;
 	}
 	/* the slice width comes from OC alone, never from the worker count:
@@ -1031,6 +1058,7 @@ nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 	}
 	ntask = (OC + j.width - 1) / j.width;
 	nn_parallel(ntask, mm_sgemm_task, &j);
+	nn_activate(out, (size_t)N * OC, act);
 }
 
 /* -- Causal attention ----------------------------------------------------- */
@@ -1071,7 +1099,7 @@ att_task(void *arg, int h, float *scratch)
 	for (int i = 0; i < T; i++) {
 		float *row = att + (size_t)i * L;
 		int seen = j->past + i + 1;	/* query i sees keys 0..past+i */
-		nn_softmax(row, 1, seen);
+		nn_softmax_fast(row, 1, seen);
 		for (int l = seen; l < L; l++)
 			row[l] = 0;
 	}
@@ -1475,32 +1503,85 @@ nn_l2_normalize(float *x, int rows, int n, float eps)
  * of bert-base showed 10% of the time packing the input for nn_matmul's
  * six).  Products that large never take OpenBLAS's small-matrix path, so
  * each output is summed in the same order whatever the slicing: results
- * still do not depend on the number of workers.  Smaller products are
- * sliced as nn_matmul slices them.
+ * still do not depend on the number of workers.  Smaller products go
+ * through nn_matmul, and a few rows (up to NN_NT_ROWS) through nn_gemm,
+ * whose dot products read W where it lies (BLAS would pack all of it on
+ * every call, as long as the product itself at 16 rows).
  */
-#define NN_FEW_ROWS 64
-/* Products OpenBLAS 0.3.21 sends to its small-matrix kernels here (seen
- * with perf): M*N*K up to 1e6, and slices of up to 64 columns at 16 rows
- * (80 go through packing). */
-#define NN_SMALL_MNK 1e6
-#define NN_SMALL_COLS 64
+/* Rows up to which nn_linear_workers's products go through nn_gemm. */
+#ifndef NN_NT_ROWS
+#define NN_NT_ROWS 128
+#endif
 
-extern char *openblas_get_corename(void);
+struct nt_job {
+	float *out;
+	const float *inp, *w, *b;
+	int N, C, OC;
+	int width;		/* output columns per task, a multiple of 4 */
+	size_t ld;		/* inp's row stride in a worker's copy, or 0 */
+	unsigned gen;		/* this job's number */
+};
 
-/* 1 if OpenBLAS runs with the kernels that have a small-matrix path
- * (its AVX-512 ones). */
-static int
-small_kernels(void)
+/* The job whose input this thread's scratch holds a copy of. */
+static _Thread_local unsigned nt_copied;
+static atomic_uint nt_gen;
+
+static void
+nt_task(void *arg, int t, float *scratch)
 {
-	static int known = -1;
+	struct nt_job *j = arg;
+	int o0 = t * j->width, o1 = o0 + j->width < j->OC ? o0 + j->width :
+	    j->OC;
+	const float *a = j->inp;
+	size_t lda = (size_t)j->C;
+	nn_weight w = {j->w, QKV_F32, j->OC, j->C};
 
-	if (known < 0) {
-		const char *c = openblas_get_corename();
-		known = c != NULL && (strcasecmp(c, "skylakex") == 0 ||
-		    strcasecmp(c, "cooperlake") == 0 ||
-		    strcasecmp(c, "sapphirerapids") == 0);
+	if (j->ld) {
+		/* rows a multiple of 1 KiB apart share a few L1 sets: 6
+		 * of them streamed beside 4 of W evict one another (1.3x
+		 * slower at 3072 columns), so each worker works on a copy
+		 * with rows 64 bytes longer, made once per job */
+		if (nt_copied != j->gen) {
+			for (int r = 0; r < j->N; r++)
+				memcpy(scratch + r * j->ld, j->inp + r * lda,
+				    lda * sizeof *a);
+			nt_copied = j->gen;
+		}
+		a = scratch;
+		lda = j->ld;
 	}
-	return known;
+	nn_gemm(j->out, j->OC, a, (int)lda, &w, 1, j->b, j->N, j->C, o0, o1,
+	    NULL);
+}
+
+/* out (N,OC) = inp (N,C) w^T + b through nn_gemm, in blocks of rows that
+ * fit a worker's scratch when inp is copied. */
+static void
+linear_nt(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC)
+{
+	struct nt_job j = {NULL, NULL, w, b, 0, C, OC, 0, 0, 0};
+	int rows = N;
+
+	/* tasks of about OC / 16 columns even out the workers' shares */
+	j.width = ((OC + 15) / 16 + 3) & ~3;
+	if (j.width < 16)
+		j.width = 16;
+	if (C % 256 == 0) {
+		/* blocks of about equal rows */
+		int nb;
+		j.ld = (size_t)C + 16;
+		rows = (int)(NN_SCRATCH / j.ld);
+		nb = (N + rows - 1) / rows;
+		rows = (N + nb - 1) / nb;
+	}
+	for (int r = 0; r < N; r += rows) {
+		j.out = out + (size_t)r * OC;
+		j.inp = inp + (size_t)r * C;
+		j.N = N - r < rows ? N - r : rows;
+		j.gen = atomic_fetch_add(&nt_gen, 1) + 1;
+		nn_parallel((OC + j.width - 1) / j.width, nt_task, &j);
+	}
 }
 
 void
@@ -1511,24 +1592,16 @@ nn_linear_workers(float *out, const float *inp, const float *w,
 	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0, 1, C, NULL};
 	int nw = nn_get_workers();
 
-	if (N <= NN_FEW_ROWS && N >= NN_GEMV_ROWS &&
-	    (double)N * C * 16 <= NN_SMALL_MNK && small_kernels()) {
-		/* a few rows (a query): the product streams the weights from
-		 * memory.  Slices small enough for OpenBLAS's small-matrix
-		 * kernels, which read the weights in place instead of packing
-		 * them first: bert-base at 16 tokens 1.25x faster.  (Its
-		 * other kernels have no such path, and there narrow slices
-		 * cost 10%.)  The width depends on the sizes alone, so
-		 * results still do not depend on the workers. */
-		j.width = (int)(NN_SMALL_MNK / ((double)N * C)) & ~15;
-		if (j.width > NN_SMALL_COLS)
-			j.width = NN_SMALL_COLS;
-	} else if ((double)N * C * OC < 64e6 || nw <= 1 ||
-	    N < NN_GEMV_ROWS) {
+	if (N >= NN_GEMV_ROWS && N <= NN_NT_ROWS && C + 16 <= NN_SCRATCH) {
+		/* a few rows: W read in place, no packing (gemm.c) */
+		linear_nt(out, inp, w, b, N, C, OC);
+		return;
+	}
+	if (N < NN_GEMV_ROWS || (double)N * C * OC < 64e6) {
 		nn_matmul(out, inp, &wt, 1, b, N, C, OC);
 		return;
-	} else
-		j.width = ((OC + nw - 1) / nw + 15) & ~15;
+	}
+	j.width = ((OC + nw - 1) / nw + 15) & ~15;
 	nn_parallel((OC + j.width - 1) / j.width, mm_sgemm_task, &j);
 }
 
@@ -1608,17 +1681,18 @@ struct rows_job {
 	const float *y, *bias, *w, *b;
 	int N, C;
 	float eps;
+	int per;		/* per task: columns (bias_gelu_task) or
+				 * rows (residual_ln_task) */
 };
 
 static void
 residual_ln_task(void *arg, int t, float *scratch)
 {
 	struct rows_job *j = arg;
-	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
-	    NN_ROWS_PER_TASK : j->N;
+	int rt = j->per, r1 = (t + 1) * rt < j->N ? (t + 1) * rt : j->N;
 
 	(void)scratch;
-	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++)
+	for (int r = t * rt; r < r1; r++)
 		nn_residual_ln_row(j->x + (size_t)r * j->C,
 		    j->y ? j->y + (size_t)r * j->C : NULL, j->bias, j->w, j->b,
 		    j->C, j->eps);
@@ -1628,31 +1702,39 @@ void
 nn_residual_layernorm(float *x, const float *y, const float *bias,
     const float *w, const float *b, int N, int C, float eps)
 {
-	struct rows_job j = {x, y, bias, w, b, N, C, eps};
+	/* rows per task: at least 4 tasks for a query's few rows */
+	int rt = N >= 4 * NN_ROWS_PER_TASK ? NN_ROWS_PER_TASK : (N + 3) / 4;
+	struct rows_job j = {x, y, bias, w, b, N, C, eps, rt > 0 ? rt : 1};
 
-	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK,
-	    residual_ln_task, &j);
+	nn_parallel((N + j.per - 1) / j.per, residual_ln_task, &j);
 }
 
 static void
 bias_gelu_task(void *arg, int t, float *scratch)
 {
 	struct rows_job *j = arg;
-	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
+	int ncb = (j->C + j->per - 1) / j->per, rb = t / ncb;
+	int c0 = t % ncb * j->per, cn = j->C - c0 < j->per ? j->C - c0 : j->per;
+	int r1 = (rb + 1) * NN_ROWS_PER_TASK < j->N ? (rb + 1) *
 	    NN_ROWS_PER_TASK : j->N;
 
 	(void)scratch;
-	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++)
-		nn_bias_gelu_row(j->x + (size_t)r * j->C, j->bias, j->C);
+	for (int r = rb * NN_ROWS_PER_TASK; r < r1; r++)
+		nn_bias_gelu_row(j->x + (size_t)r * j->C + c0, j->bias + c0, cn);
 }
 
 void
 nn_bias_gelu_erf(float *x, const float *bias, int N, int C)
 {
-	struct rows_job j = {x, NULL, bias, NULL, NULL, N, C, 0};
+	struct rows_job j = {x, NULL, bias, NULL, NULL, N, C, 0, C};
+	int nrb = (N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK;
 
-	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK,
-	    bias_gelu_task, &j);
+	/* a query's few rows were one task, run by one worker while the
+	 * others waited: blocks of columns too (elementwise, so the same
+	 * bits) */
+	if (nrb < 4)
+		j.per = ((C + 3) / 4 + NN_BLK - 1) / NN_BLK * NN_BLK;
+	nn_parallel(nrb * ((C + j.per - 1) / j.per), bias_gelu_task, &j);
 }
 
 struct enc_att_job {
@@ -1700,4 +1782,50 @@ nn_attention(float *out, int ldo, const float *q, const float *k,
 	    scale};
 
 	nn_parallel(nseq * nhead, enc_att_task, &j);
+}
+
+/* x (N,C) in place as GPT-2 activations: NN_ACT_NONE leaves it. */
+void
+nn_activate(float *x, size_t n, int act)
+{
+	if (act == NN_ACT_GELU_TANH)
+		nn_gelu_tanh_fast(x, n);
+	else if (act == NN_ACT_GELU_ERF)
+		nn_gelu_erf_fast(x, n);
+	else if (act == NN_ACT_RELU)
+		for (size_t i = 0; i < n; i++)
+			x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+struct add_ln_job {
+	struct rows_job r;
+	float *out;
+};
+
+static void
+add_ln_task(void *arg, int t, float *scratch)
+{
+	struct add_ln_job *a = arg;
+	struct rows_job *j = &a->r;
+	int r1 = (t + 1) * NN_ROWS_PER_TASK < j->N ? (t + 1) *
+	    NN_ROWS_PER_TASK : j->N;
+
+	(void)scratch;
+	for (int r = t * NN_ROWS_PER_TASK; r < r1; r++) {
+		float *x = j->x + (size_t)r * j->C, *o = a->out + (size_t)r * j->C;
+		if (j->y != NULL)
+			nn_add(x, j->y + (size_t)r * j->C, (size_t)j->C);
+		memcpy(o, x, (size_t)j->C * sizeof *o);
+		nn_residual_ln_row(o, NULL, NULL, j->w, j->b, j->C, j->eps);
+	}
+}
+
+void
+nn_add_layernorm(float *x, const float *y, float *out, const float *w,
+    const float *b, int N, int C, float eps)
+{
+	struct add_ln_job j = {{x, y, NULL, w, b, N, C, eps, 0}, out};
+
+	nn_parallel((N + NN_ROWS_PER_TASK - 1) / NN_ROWS_PER_TASK, add_ln_task,
+	    &j);
 }

@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "qkv.h"
 #include "ptint.h"
@@ -170,6 +173,31 @@ check_scalar_col(const qkv_col *c, int integer, qkv_err *e)
 	return 0;
 }
 
+/* Whether every v[i] lies in [0, lim), 1 <= lim <= 2^31: four at a time
+ * with SSE2 (every x86-64 has it), as signed compares. */
+static int
+in_range32(const int32_t *v, size_t n, uint32_t lim)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+	const __m128i top = _mm_set1_epi32((int32_t)(lim - 1));
+	__m128i bad = zero;
+	for (; i + 4 <= n; i += 4) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(v + i));
+		bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmplt_epi32(x, zero),
+		    _mm_cmpgt_epi32(x, top)));
+	}
+	if (_mm_movemask_epi8(bad) != 0)
+		return 0;
+#endif
+	for (; i < n; i++)
+		if (v[i] < 0 || (uint32_t)v[i] >= lim)
+			return 0;
+	return 1;
+}
+
 /* The ints of a run cell into *buf (n of them), each in [0, limit). */
 static int
 cell_ints(const qkv_col *c, const qkv_cell *cell, int64_t limit,
@@ -177,16 +205,23 @@ cell_ints(const qkv_col *c, const qkv_cell *cell, int64_t limit,
 {
 	if (grow(buf, cap, cell->n, sizeof **buf, e) < 0)
 		return -1;
-	if (c->dtype == QKV_I32) {
-		/* the usual case: copy, then one pass to check the range */
-		int32_t bad = 0, *b = *buf;
+	/* the usual cases, i32 ids and u8 segment ids, by plain copies and
+	 * a vector range check; a bad value is found and named below */
+	uint32_t lim = limit > INT32_MAX ? (uint32_t)1 << 31 : (uint32_t)limit;
+	int32_t *b = *buf;
+	if (c->dtype == QKV_I32 && limit > 0) {
 		if (cell->n > 0)
 			memcpy(b, cell->p, cell->n * sizeof *b);
-		for (size_t i = 0; i < cell->n; i++)
-			bad |= (b[i] < 0) | (b[i] >= limit);
-		*n = cell->n;
-		if (!bad)
+		if (in_range32(b, cell->n, lim)) {
+			*n = cell->n;
 			return 0;
+		}
+	} else if (c->dtype == QKV_U8 && limit > 255) {
+		const uint8_t *p = cell->p;
+		for (size_t i = 0; i < cell->n; i++)
+			b[i] = p[i];
+		*n = cell->n;
+		return 0;
 	}
 	for (size_t i = 0; i < cell->n; i++) {
 		int64_t v = qkv_int_at(cell->p, c->dtype, i);
@@ -641,19 +676,6 @@ qkv_ptreader_next(qkv_ptreader *r, qkv_ptrow *row, qkv_err *e)
 
 enum { SRC_PASS = -1 };
 
-/* Into a pipe the next stage inflates at once: compressing costs both
- * ends more time than the bytes cost (mask spent half its time in zlib),
- * so pipes get raw blocks and files zlib. */
-static void
-pipe_level(qkv_writer *w, FILE *f)
-{
-	struct stat st;
-
-	if (fstat(fileno(f), &st) == 0 &&
-	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-		qkv_writer_level(w, 0);
-}
-
 struct qkv_ptout {
 	FILE *f;
 	char *name;
@@ -761,7 +783,7 @@ qkv_ptout_open(FILE *f, const char *name, int binary, int fields,
 		}
 	if ((o->w = qkv_writer_open(f, name, cols, o->ncols, e)) == NULL)
 		goto fail;
-	pipe_level(o->w, f);
+	qkv_writer_pipe_level(o->w, f);
 	free(cols);
 	return o;
 fail:
@@ -912,7 +934,7 @@ qkv_ptout_google(FILE *f, const char *name, int binary, int L, int P,
 	if ((o->cells = qkv_calloc(NG, sizeof *o->cells, e)) == NULL ||
 	    (o->w = qkv_writer_open(f, name, cols, NG, e)) == NULL)
 		goto fail;
-	pipe_level(o->w, f);
+	qkv_writer_pipe_level(o->w, f);
 	return o;
 fail:
 	qkv_ptout_free(o);

@@ -198,6 +198,9 @@ int qkv_writer_meta(qkv_writer *w, const char *key, const void *val,
     size_t len, qkv_err *e);
 /* zlib level 0-9 (default 1); before the first row. */
 void qkv_writer_level(qkv_writer *w, int level);
+/* Level 0 if f is a pipe or socket: the next stage inflates at once, and
+ * compressing costs both ends more time than the bytes cost. */
+void qkv_writer_pipe_level(qkv_writer *w, FILE *f);
 int qkv_writer_row(qkv_writer *w, const qkv_cell *cells, qkv_err *e);
 /* End the current chunk and fflush, so a consumer sees the rows now. */
 int qkv_writer_flush(qkv_writer *w, qkv_err *e);
@@ -408,15 +411,28 @@ void nn_matmul(float *out, const float *inp, const nn_weight *w, int trans,
 /* out[m, n0..n1) = bias + inp (M,K) op(W)[:, n0..n1) for a few rows M
  * (up to a few hundred), W read in place in its dtype (F16/BF16 widened in
  * registers, f32 sums): trans 0: W (K,N) [in, out]; trans 1: W (N,K)
- * [out, in] (panels of it widened and transposed into scratch).  inp has
+ * [out, in] (F16/BF16: panels widened and transposed into scratch).  inp has
  * row stride lda, out ldo; bias (N) may be NULL; scratch holds
  * nn_gemm_scratch() floats.  Each output is bias plus its K products
  * fused-multiply-added in order: the same bits on every ISA path and for
- * any split into column ranges (gemm.c). */
+ * any split into column ranges (gemm.c).  Except f32 [out, in]: there each
+ * output is a dot product summed in vector lanes, W's rows read where they
+ * lie, the same bits for any split of the columns but not across paths. */
 void nn_gemm(float *out, int ldo, const float *inp, int lda,
     const nn_weight *w, int trans, const float *bias, int M, int K, int n0,
     int n1, float *scratch);
 size_t nn_gemm_scratch(void);
+/* nn_matmul, then act (NN_ACT_*) on the output: in the GEMM path each
+ * worker applies it to the columns it just made, while they are in cache. */
+enum { NN_ACT_NONE, NN_ACT_GELU_TANH, NN_ACT_GELU_ERF, NN_ACT_RELU };
+void nn_matmul_act(float *out, const float *inp, const nn_weight *w,
+    int trans, const float *b, int N, int C, int OC, int act);
+void nn_activate(float *x, size_t n, int act);	/* in place */
+/* A pre-LN decoder's residual add and next LayerNorm, over the workers by
+ * rows: x (N,C) += y (y may be NULL, may equal out), out (N,C) = LN(x) *
+ * w + b (sums in float lanes, as nn_residual_layernorm). */
+void nn_add_layernorm(float *x, const float *y, float *out, const float *w,
+    const float *b, int N, int C, float eps);
 /* The SIMD level the kernels use: 2 AVX-512F, 1 AVX2+FMA+F16C, 0 plain C
  * (QKV_SIMD=avx2 or none forces a lower one). */
 int nn_simd(void);

@@ -677,6 +677,16 @@ qkv_writer_level(qkv_writer *w, int level)
 }
 
 void
+qkv_writer_pipe_level(qkv_writer *w, FILE *f)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st) == 0 &&
+	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		qkv_writer_level(w, 0);
+}
+
+void
 qkv_writer_chunk(qkv_writer *w, size_t bytes)
 {
 	w->target = bytes < 1 ? 1 : bytes > QKV_MAXREC / 2 ? QKV_MAXREC / 2 :

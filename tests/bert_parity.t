@@ -37,6 +37,14 @@ for v in "f32 hf 11" "bf16 legacy 12"; do
 	check "$1: -j 3 gives the same bits as -j 2" "cmp $t/none $t/none3"
 	check "$1 last_hidden_state" \
 	    "$REF compare $t/ref-$1 last_hidden_state $t/none --tokens"
+	# one sequence a batch: the short ones (2 to 64 tokens) go through
+	# gemm.c's few-row products, the long ones through sgemm
+	$BIN/embed -m $m -t -p none -B 1 -j 3 <$t/ids.txt >$t/none1
+	$BIN/embed -m $m -t -p none -B 1 -j 1 <$t/ids.txt >$t/none11
+	check "$1: -B 1 -j 1 gives the same bits as -B 1 -j 3" \
+	    "cmp $t/none1 $t/none11"
+	check "$1 last_hidden_state, one sequence a batch" \
+	    "$REF compare $t/ref-$1 last_hidden_state $t/none1 --tokens"
 	$BIN/embed -m $m -t -p pooler <$t/ids.txt >$t/pooler
 	check "$1 pooled" "$REF compare $t/ref-$1 pooled $t/pooler"
 	$BIN/embed -m $m -t -p mean <$t/ids.txt >$t/mean

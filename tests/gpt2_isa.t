@@ -6,7 +6,7 @@
 cd "$(dirname "$0")/.." || exit 1
 n=0
 for isa in avx2 none; do
-	for t in gpt2 nn_matmul gemm nn_attention; do
+	for t in gpt2 nn_matmul gemm gemm_dot nn_attention; do
 		n=$((n + 1))
 		if out=$(QKV_SIMD=$isa tests/bin/$t 2>&1); then
 			echo "ok $n - tests/bin/$t with QKV_SIMD=$isa ($(echo "$out" |

@@ -75,4 +75,24 @@ t_fails 1 "no column masked_lm_ids" "stream with some MLM columns" sh -c \
     "$PY -c \"import sys; sys.path.insert(0, 'formats'); import qkv, numpy
 qkv.write_stream('$T/half.qkv', [('ids', 'ragged', 'i32', ()), ('masked_lm_positions', 'ragged', 'i32', ())], {'ids': [numpy.zeros(2, 'i4')], 'masked_lm_positions': [numpy.zeros(1, 'i4')]})\" &&
     $BIN/mask -m $V $T/half.qkv"
+# binary instances: ids (i32) and segment ids (u8 as nsp writes them, or
+# i32) are range-checked as they are read
+for bad in "input_ids:30522:0" "input_ids:-1:0" "segment_ids:0:-1" "ok:0:1"; do
+	col=${bad%%:*} v=${bad#*:} id=${v%%:*} seg=${v#*:}
+	$PY -c "import sys; sys.path.insert(0, 'formats'); import qkv, numpy as np
+ids = [np.array([101] + [2023] * k + [102], 'i4') for k in range(1, 300)]
+dt = 'i4' if $seg < 0 else 'u1'
+segs = [np.zeros(len(x), dt) for x in ids]
+ids[150][5], segs[150][7] = $id, $seg
+qkv.write_stream('$T/bin.qkv', [('input_ids', 'ragged', 'i32', ()), ('segment_ids', 'ragged', 'i32' if dt == 'i4' else 'u8', ())],
+    {'input_ids': ids, 'segment_ids': segs}, chunk=64)"
+	if [ "$col" = ok ]; then
+		"$BIN/mask" -m $V -t "$T/bin.qkv" >"$T/bin.out" 2>"$T/bin.err"
+		t_is "$?:$(wc -l <"$T/bin.out")" "0:299" "a binary stream within range is read whole"
+	else
+		[ "$col" = input_ids ] && val=$id || val=$seg
+		t_fails 1 "row 151: $col: $val is out of range" \
+		    "binary $col $id/$seg refused" "$BIN/mask" -m $V "$T/bin.qkv"
+	fi
+done
 t_done

@@ -110,6 +110,13 @@ for m in bert gpt2; do
 	"$TOK" -m "$src" -d "$T/b.qkv" >"$T/out"
 	"$TOK" -m "$src" -s "$T/hard.txt" | "$TOK" -m "$src" -d >"$T/exp"
 	same "$T/out" "$T/exp" "hard: $m -d reads -b streams"
+	# into a pipe the chunks go raw (the next stage would only inflate
+	# them): bigger than the file's, the same rows
+	"$TOK" -m "$src" -b -s "$T/hard.txt" | cat >"$T/bp.qkv"
+	$DUMP ids <"$T/b.qkv" >"$T/exp"
+	$DUMP ids <"$T/bp.qkv" | cmp -s - "$T/exp" &&
+	    [ "$(wc -c <"$T/bp.qkv")" -gt "$(wc -c <"$T/b.qkv")" ]
+	ok "hard: $m -b into a pipe: raw chunks, the same ids"
 done
 "$TOK" -m $V/bert-base-uncased -b --offsets "$T/hard.txt" | $DUMP offsets |
     perl -ne 'chomp; my @v = split / /; my @p;
