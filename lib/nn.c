@@ -344,29 +344,35 @@ nn_parallel(int ntask, void (*fn)(void *, int, float *), void *arg)
 
 /* -- Widening F16/BF16 to f32 ------------------------------------------- */
 
-static int nn_isa = -1;		/* 0 generic, 1 AVX2+FMA+F16C, 2 AVX-512F */
+/* 0 generic, 1 AVX2+FMA+F16C, 2 AVX-512F; -1 until first asked.  Set by
+ * one atomic store of the final value: workers ask too, and one that saw
+ * a half-made choice would take another path and change the bits. */
+static _Atomic int nn_isa = -1;
 
 static int
 isa(void)
 {
-	if (nn_isa < 0) {
-		nn_isa = 0;
+	int v = atomic_load_explicit(&nn_isa, memory_order_relaxed);
+
+	if (v >= 0)
+		return v;
+	v = 0;
 #ifdef NN_X86
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("avx512f"))
-			nn_isa = 2;
-		else if (__builtin_cpu_supports("avx2") &&
-		    __builtin_cpu_supports("fma"))
-			nn_isa = 1;
-		/* tests of the other paths: QKV_SIMD=avx2 or =none */
-		const char *force = getenv("QKV_SIMD");
-		if (force != NULL && strcmp(force, "avx2") == 0 && nn_isa > 1)
-			nn_isa = 1;
-		if (force != NULL && strcmp(force, "none") == 0)
-			nn_isa = 0;
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		v = 2;
+	else if (__builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("fma"))
+		v = 1;
+	/* tests of the other paths: QKV_SIMD=avx2 or =none */
+	const char *force = getenv("QKV_SIMD");
+	if (force != NULL && strcmp(force, "avx2") == 0 && v > 1)
+		v = 1;
+	if (force != NULL && strcmp(force, "none") == 0)
+		v = 0;
 #endif
-	}
-	return nn_isa;
+	atomic_store_explicit(&nn_isa, v, memory_order_relaxed);
+	return v;
 }
 
 int
