@@ -607,24 +607,12 @@ bert_embed(const bert *b, float *out, const int32_t *ids,
 	    (int)((size_t)(o - out) / H), (int)H, b->c.eps);
 }
 
-/* ffn (N,I) = act(ffn + b1) for the activations other than exact GELU */
-static void
-bias_activation(const bert *b, float *x, const float *bias, int N, int I)
+/* The config's activation as nn's */
+static int
+nn_act(const bert *b)
 {
-	if (b->c.act == BERT_GELU) {
-		nn_bias_gelu_erf(x, bias, N, I);
-		return;
-	}
-	for (int r = 0; r < N; r++) {
-		float *row = x + (size_t)r * I;
-		for (int i = 0; i < I; i++)
-			row[i] += bias[i];
-		if (b->c.act == BERT_GELU_TANH)
-			nn_gelu_tanh_fast(row, (size_t)I);
-		else
-			for (int i = 0; i < I; i++)
-				row[i] = row[i] > 0 ? row[i] : 0;
-	}
+	return b->c.act == BERT_GELU ? NN_ACT_GELU_ERF :
+	    b->c.act == BERT_GELU_TANH ? NN_ACT_GELU_TANH : NN_ACT_RELU;
 }
 
 /*
@@ -647,8 +635,7 @@ bert_layer_forward(bert *b, const struct bert_layer *L, float *x, int N,
 	nn_linear_workers(b->tmp, b->ctx, L->wo, NULL, N, H, H);
 	nn_residual_layernorm(x, b->tmp, L->bo, L->ln1w, L->ln1b, N, H,
 	    b->c.eps);
-	nn_linear_workers(b->ffn, x, L->w1, NULL, N, H, I);
-	bias_activation(b, b->ffn, L->b1, N, I);
+	nn_linear_act(b->ffn, x, L->w1, L->b1, N, H, I, nn_act(b));
 	nn_linear_workers(b->tmp, b->ffn, L->w2, NULL, N, I, H);
 	nn_residual_layernorm(x, b->tmp, L->b2, L->ln2w, L->ln2b, N, H,
 	    b->c.eps);

@@ -662,3 +662,380 @@ nn_gemm(float *out, int ldo, const float *inp, int lda, const nn_weight *w,
 		}
 	}
 }
+
+/* ---- many rows: packed panels ----------------------------------------------
+ *
+ * For hundreds to thousands of rows (a batch of sequences, a batch of
+ * queries against an index block) the weights are reused by so many rows
+ * that copying them once into panels pays: W becomes PG_NR-column panels,
+ * each K rows of PG_NR contiguous floats (f32 whatever W's dtype), made by
+ * all workers together into one shared buffer; each worker then takes a
+ * range of rows, packs its rows of A block by block (PG_MC rows by PG_KC
+ * columns, k-major inside each tile of PG_MR rows, so that a tile's
+ * broadcasts read one stream and rows a multiple of 4 KiB apart do not
+ * fight over L1 sets), and runs the tile kernel over every panel while
+ * the panel's PG_KC x PG_NR block stays in L1.  Each output is init + its
+ * K products fused-multiply-added in order of k (init: bias or 0; C is
+ * stored and reloaded between blocks of K, which is exact), so the result
+ * does not depend on the tiling, the split among workers, the position of
+ * a row or column, or the ISA path: the same bits as nn_gemm's broadcast
+ * tiles.
+ */
+#define PG_NR NN_PANEL
+#define PG_MR512 14	/* AVX-512 tile: 14 x 2 zmm accumulators of 32 */
+#define PG_MR256 3	/* AVX2: 3 x 4 ymm */
+#define PG_MRMAX 14
+#ifndef PG_KC
+#define PG_KC 768	/* a K block: C is reloaded once per block */
+#endif
+#ifndef PG_MC
+#define PG_MC 84	/* rows of A per block: 84 x 768 floats, 252 KiB, in L2 */
+#endif
+
+size_t
+nn_pgemm_panels(int N)
+{
+	return (size_t)(N + PG_NR - 1) / PG_NR;
+}
+
+#ifdef GM_X86
+/* dst[c * ldd + r] = src[r * lds + c] for r < nr, c < nc (both <= 16), a
+ * 16 x 16 block transposed in registers; rows nr..15 read as 0, and each
+ * row of dst gets the lanes of smask. */
+__attribute__((target("avx512f"))) static void
+tr16(float *dst, size_t ldd, const float *src, size_t lds, int nr, int nc,
+    __mmask16 smask)
+{
+	__mmask16 cm = (__mmask16)((1u << nc) - 1);
+	__m512 r[16], t[16];
+
+	for (int i = 0; i < 16; i++)
+		r[i] = i < nr ? _mm512_maskz_loadu_ps(cm, src + (size_t)i * lds) :
+		    _mm512_setzero_ps();
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 16; i += 4) {
+		r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+		r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+		r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+	}
+	for (int h = 0; h < 16; h += 8)
+		for (int i = 0; i < 4; i++) {
+			t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4],
+			    0x88);
+			t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i],
+			    r[h + i + 4], 0xdd);
+		}
+	for (int i = 0; i < 8; i++) {
+		r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+		r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+	}
+	for (int c = 0; c < nc; c++)
+		_mm512_mask_storeu_ps(dst + (size_t)c * ldd, smask, r[c]);
+}
+#endif
+
+/* Panels [p0, p1) of W (N columns of output) into bp, which holds
+ * nn_pgemm_panels(N) * K * PG_NR floats; tmp: PG_NR * 1024 floats. */
+void
+nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N, int p0,
+    int p1, float *tmp)
+{
+	size_t es = qkv_dtype_size(w->dtype);
+	const char *base = w->data;
+
+	for (int p = p0; p < p1; p++) {
+		float *d = bp + (size_t)p * K * PG_NR;
+		int n0 = p * PG_NR, nv = N - n0 < PG_NR ? N - n0 : PG_NR;
+#ifdef GM_X86
+		if (trans && w->dtype == QKV_F32 && nn_simd() == 2) {
+			/* two 16-row halves of the panel, 16 of K at a time */
+			const float *r = (const float *)w->data + (size_t)n0 * K;
+			for (int k = 0; k < K; k += 16) {
+				int kn = K - k < 16 ? K - k : 16;
+				/* 32 streams are more than the hardware
+				 * prefetchers follow: fetch 4 lines ahead */
+				if (k + 64 < K)
+					for (int j = 0; j < nv; j++)
+						_mm_prefetch((const char *)(r +
+						    (size_t)j * K + k + 64),
+						    _MM_HINT_T0);
+				tr16(d + (size_t)k * PG_NR, PG_NR, r + k, (size_t)K,
+				    nv < 16 ? nv : 16, kn, 0xffff);
+				tr16(d + (size_t)k * PG_NR + 16, PG_NR, r + 16 *
+				    (size_t)K + k, (size_t)K, nv > 16 ? nv - 16 : 0,
+				    kn, 0xffff);
+			}
+			continue;
+		}
+#endif
+		if (!trans) {
+			/* W (K,N): each k's run of nv columns */
+			for (int k = 0; k < K; k++) {
+				nn_widen(d + (size_t)k * PG_NR, base +
+				    ((size_t)k * N + n0) * es, w->dtype,
+				    (size_t)nv);
+				for (int j = nv; j < PG_NR; j++)
+					d[(size_t)k * PG_NR + j] = 0;
+			}
+			continue;
+		}
+		/* W (N,K): rows n0..n0+nv, transposed 1024 columns at a time
+		 * through tmp (PG_NR rows of them) */
+		for (int k0 = 0; k0 < K; k0 += 1024) {
+			int kn = K - k0 < 1024 ? K - k0 : 1024;
+			for (int j = 0; j < PG_NR; j++) {
+				float *t = tmp + (size_t)j * 1024;
+				if (j < nv)
+					nn_widen(t, base + ((size_t)(n0 + j) * K +
+					    k0) * es, w->dtype, (size_t)kn);
+				else
+					memset(t, 0, (size_t)kn * sizeof *t);
+			}
+			for (int k = 0; k < kn; k++) {
+				float *r = d + (size_t)(k0 + k) * PG_NR;
+				for (int j = 0; j < PG_NR; j++)
+					r[j] = tmp[(size_t)j * 1024 + k];
+			}
+		}
+	}
+}
+
+/* One tile: C (mr, nv) = init + ap (kc, mr) . bp (kc, PG_NR), init being C
+ * (accum), else bias[0..nv), else 0. */
+struct ptile {
+	int kc, mr, nv, accum;
+	const float *ap, *bp, *bias;
+	float *c;
+	size_t ldc;
+};
+
+static void
+ptile_c(const struct ptile *t)
+{
+	for (int m = 0; m < t->mr; m++) {
+		float *c = t->c + (size_t)m * t->ldc, acc[PG_NR];
+		for (int n = 0; n < t->nv; n++)
+			acc[n] = t->accum ? c[n] : t->bias ? t->bias[n] : 0;
+		for (int k = 0; k < t->kc; k++) {
+			float a = t->ap[(size_t)k * t->mr + m];
+			const float *b = t->bp + (size_t)k * PG_NR;
+			for (int n = 0; n < t->nv; n++)
+				acc[n] = fmaf(a, b[n], acc[n]);
+		}
+		memcpy(c, acc, (size_t)t->nv * sizeof *c);
+	}
+}
+
+#ifdef GM_X86
+__attribute__((target("avx512f"), always_inline)) static inline void
+ptile512_body(const struct ptile *t, const int MR)
+{
+	__m512 acc[PG_MRMAX][2];
+	int r0 = t->nv < 16 ? t->nv : 16, r1 = t->nv - r0;
+	__mmask16 m0 = (__mmask16)((1u << r0) - 1),
+	    m1 = (__mmask16)((1u << r1) - 1);
+	const float *ap = t->ap, *bp = t->bp;
+
+	/* C's lines, written at the end: their misses hide behind the
+	 * products */
+	if (!t->accum)
+#pragma GCC unroll 14
+		for (int m = 0; m < MR; m++) {
+			_mm_prefetch((const char *)(t->c + (size_t)m * t->ldc),
+			    _MM_HINT_T0);
+			_mm_prefetch((const char *)(t->c + (size_t)m * t->ldc +
+			    16), _MM_HINT_T0);
+		}
+#pragma GCC unroll 14
+	for (int m = 0; m < MR; m++) {
+		const float *src = t->accum ? t->c + (size_t)m * t->ldc : t->bias;
+		if (src != NULL) {
+			acc[m][0] = _mm512_maskz_loadu_ps(m0, src);
+			acc[m][1] = _mm512_maskz_loadu_ps(m1, src + 16);
+		} else {
+			acc[m][0] = _mm512_setzero_ps();
+			acc[m][1] = _mm512_setzero_ps();
+		}
+	}
+	for (int k = 0; k < t->kc; k++, ap += MR, bp += PG_NR) {
+		__m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 14
+		for (int m = 0; m < MR; m++) {
+			__m512 a = _mm512_set1_ps(ap[m]);
+			acc[m][0] = _mm512_fmadd_ps(a, b0, acc[m][0]);
+			acc[m][1] = _mm512_fmadd_ps(a, b1, acc[m][1]);
+		}
+	}
+#pragma GCC unroll 14
+	for (int m = 0; m < MR; m++) {
+		_mm512_mask_storeu_ps(t->c + (size_t)m * t->ldc, m0, acc[m][0]);
+		_mm512_mask_storeu_ps(t->c + (size_t)m * t->ldc + 16, m1,
+		    acc[m][1]);
+	}
+}
+
+#define PT512(mr)							\
+__attribute__((target("avx512f"))) static void				\
+ptile512_##mr(const struct ptile *t)					\
+{									\
+	ptile512_body(t, mr);						\
+}
+PT512(1) PT512(2) PT512(3) PT512(4) PT512(5) PT512(6) PT512(7)
+PT512(8) PT512(9) PT512(10) PT512(11) PT512(12) PT512(13) PT512(14)
+
+static void (*const ptiles512[PG_MR512 + 1])(const struct ptile *) = {NULL,
+    ptile512_1, ptile512_2, ptile512_3, ptile512_4, ptile512_5, ptile512_6,
+    ptile512_7, ptile512_8, ptile512_9, ptile512_10, ptile512_11,
+    ptile512_12, ptile512_13, ptile512_14};
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+ptile256_body(const struct ptile *t, const int MR)
+{
+	__m256 acc[PG_MR256][4];
+	__m256i mk[4];
+	const float *ap = t->ap, *bp = t->bp;
+
+	for (int j = 0; j < 4; j++)
+		mk[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(t->nv - 8 * j),
+		    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma GCC unroll 3
+	for (int m = 0; m < MR; m++) {
+		const float *src = t->accum ? t->c + (size_t)m * t->ldc : t->bias;
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+			acc[m][j] = src != NULL ? _mm256_maskload_ps(src + 8 * j,
+			    mk[j]) : _mm256_setzero_ps();
+	}
+	for (int k = 0; k < t->kc; k++, ap += MR, bp += PG_NR) {
+#pragma GCC unroll 3
+		for (int m = 0; m < MR; m++) {
+			__m256 a = _mm256_broadcast_ss(ap + m);
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				acc[m][j] = _mm256_fmadd_ps(a,
+				    _mm256_load_ps(bp + 8 * j), acc[m][j]);
+		}
+	}
+#pragma GCC unroll 3
+	for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+			_mm256_maskstore_ps(t->c + (size_t)m * t->ldc + 8 * j,
+			    mk[j], acc[m][j]);
+}
+
+#define PT256(mr)							\
+__attribute__((target("avx2,fma"))) static void			\
+ptile256_##mr(const struct ptile *t)					\
+{									\
+	ptile256_body(t, mr);						\
+}
+PT256(1) PT256(2) PT256(3)
+
+static void (*const ptiles256[PG_MR256 + 1])(const struct ptile *) = {NULL,
+    ptile256_1, ptile256_2, ptile256_3};
+#endif
+
+size_t
+nn_pgemm_scratch(void)
+{
+	return (size_t)PG_MC * PG_KC;
+}
+
+/* The rows of A [m0, m1), columns [k0, k0 + kc), as tiles of mr rows:
+ * tile i holds (kc, mr) floats, k-major. */
+static void
+pack_a(float *dst, const float *A, size_t lda, int m0, int m1, int k0,
+    int kc, int mr)
+{
+#ifdef GM_X86
+	if (nn_simd() == 2 && mr <= 16) {
+		for (int i = m0; i < m1; i += mr) {
+			int r = m1 - i < mr ? m1 - i : mr;
+			for (int k = 0; k < kc; k += 16)
+				tr16(dst + (size_t)k * r, (size_t)r, A + (size_t)i *
+				    lda + k0 + k, lda, r, kc - k < 16 ? kc - k : 16,
+				    (__mmask16)((1u << r) - 1));
+			dst += (size_t)r * kc;
+		}
+		return;
+	}
+#endif
+	for (int i = m0; i < m1; i += mr) {
+		int r = m1 - i < mr ? m1 - i : mr;
+		for (int m = 0; m < r; m++) {
+			const float *s = A + (size_t)(i + m) * lda + k0;
+			for (int k = 0; k < kc; k++)
+				dst[(size_t)k * r + m] = s[k];
+		}
+		dst += (size_t)r * kc;
+	}
+}
+
+void
+nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
+    const float *bias, int K, int N, int m0, int m1, int p0, int p1,
+    int act, float *scratch)
+{
+	int simd = nn_simd();
+	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int mc = PG_MC / mr * mr;
+	struct ptile t;
+
+	t.ldc = (size_t)ldc;
+	for (int k0 = 0; k0 < K; k0 += PG_KC) {
+		t.kc = K - k0 < PG_KC ? K - k0 : PG_KC;
+		t.accum = k0 > 0;
+		for (int i0 = m0; i0 < m1; i0 += mc) {
+			int i1 = m1 - i0 < mc ? m1 : i0 + mc;
+			pack_a(scratch, A, (size_t)lda, i0, i1, k0, t.kc, mr);
+			/* the next block of A (rows on, or the first rows at
+			 * the next K block) comes into L2 a slice per tile
+			 * while this one is computed: packing it from memory
+			 * would otherwise wait on every line */
+			int nk0 = i1 < m1 ? k0 : k0 + PG_KC;
+			int ni0 = i1 < m1 ? i1 : m0, nkc = K - nk0 < PG_KC ?
+			    K - nk0 : PG_KC;
+			int nrow = m1 - ni0 < mc ? m1 - ni0 : mc;
+			size_t lpr = nk0 < K ? ((size_t)nkc + 15) / 16 : 0;
+			size_t nline = lpr * (size_t)nrow, pl = 0;
+			size_t calls = (size_t)(p1 - p0) * (size_t)((i1 - i0 +
+			    mr - 1) / mr), per = calls ? (nline + calls - 1) /
+			    calls : 0;
+			for (int p = p0; p < p1; p++) {
+				int n0 = p * PG_NR;
+				t.nv = N - n0 < PG_NR ? N - n0 : PG_NR;
+				t.bp = bp + ((size_t)p * K + k0) * PG_NR;
+				t.bias = bias != NULL ? bias + n0 : NULL;
+				t.ap = scratch;
+				for (int i = i0; i < i1; i += mr) {
+					t.mr = i1 - i < mr ? i1 - i : mr;
+					t.c = C + (size_t)i * ldc + n0;
+					for (size_t q = 0; q < per && pl < nline;
+					    q++, pl++)
+						__builtin_prefetch(A + (size_t)(ni0 +
+						    pl / lpr) * lda + nk0 + 16 *
+						    (pl % lpr), 0, 2);
+#ifdef GM_X86
+					if (simd == 2)
+						ptiles512[t.mr](&t);
+					else if (simd == 1)
+						ptiles256[t.mr](&t);
+					else
+#endif
+						ptile_c(&t);
+					/* the activation while the tile is in L1 */
+					if (act != NN_ACT_NONE && k0 + t.kc >= K)
+						for (int m = 0; m < t.mr; m++)
+							nn_activate(t.c + (size_t)m *
+							    ldc, (size_t)t.nv, act);
+					t.ap += (size_t)t.mr * t.kc;
+				}
+			}
+		}
+	}
+}

@@ -1067,6 +1067,86 @@ nn_matmul_act(float *out, const float *inp, const nn_weight *w, int trans,
 	nn_activate(out, (size_t)N * OC, act);
 }
 
+/* -- Many rows: packed panels (gemm.c) ------------------------------------ */
+
+/* W's panels, made by all workers together and then read by all: grown to
+ * the largest weight seen, kept for the next call. */
+static float *pg_buf;
+static size_t pg_cap;		/* floats */
+
+struct pg_job {
+	float *out, *bp;
+	const float *inp, *bias;
+	const nn_weight *w;
+	int ldo, lda, trans, M, K, N, act;
+	int np;			/* panels */
+	int per;		/* panels per packing task */
+	int rows;		/* rows per task, or 0: tasks of cols panels */
+	int cols;
+};
+
+static void
+pg_pack_task(void *arg, int t, float *scratch)
+{
+	struct pg_job *j = arg;
+	int p0 = t * j->per, p1 = p0 + j->per < j->np ? p0 + j->per : j->np;
+
+	nn_pgemm_pack(j->bp, j->w, j->trans, j->K, j->N, p0, p1, scratch);
+}
+
+static void
+pg_task(void *arg, int t, float *scratch)
+{
+	struct pg_job *j = arg;
+	int m0 = 0, m1 = j->M, p0 = 0, p1 = j->np;
+
+	if (j->rows > 0) {
+		m0 = t * j->rows;
+		m1 = m0 + j->rows < j->M ? m0 + j->rows : j->M;
+	} else {
+		p0 = t * j->cols;
+		p1 = p0 + j->cols < j->np ? p0 + j->cols : j->np;
+	}
+	nn_pgemm(j->out, j->ldo, j->inp, j->lda, j->bp, j->bias, j->K, j->N,
+	    m0, m1, p0, p1, j->act, scratch);
+}
+
+int
+nn_matmul_many(float *out, int ldo, const float *inp, int lda,
+    const nn_weight *w, int trans, const float *bias, int M, int K, int N,
+    int act)
+{
+	struct pg_job j = {out, NULL, inp, bias, w, ldo, lda, trans, M, K, N,
+	    act, 0, 0, 0, 0};
+	size_t need = nn_pgemm_panels(N) * (size_t)K * NN_PANEL;
+	int nw = nn_get_workers(), nt = 4 * nw;
+
+	if (M <= 0 || N <= 0)
+		return 0;
+	if (need > pg_cap) {
+		free(pg_buf);
+		pg_cap = 0;
+		if ((pg_buf = aligned_alloc(64, (need * sizeof(float) + 63) /
+		    64 * 64)) == NULL)
+			return -1;
+		pg_cap = need;
+	}
+	j.bp = pg_buf;
+	j.np = (int)nn_pgemm_panels(N);
+	j.per = (j.np + nt - 1) / nt;
+	nn_parallel((j.np + j.per - 1) / j.per, pg_pack_task, &j);
+	/* by rows when each task gets several tiles of them (each packs
+	 * only its own rows), else by panels; the bits are the same */
+	if (M >= 56 * nt || j.np < nt) {
+		j.rows = ((M + nt - 1) / nt + 13) / 14 * 14;
+		nn_parallel((M + j.rows - 1) / j.rows, pg_task, &j);
+	} else {
+		j.cols = (j.np + nt - 1) / nt;
+		nn_parallel((j.np + j.cols - 1) / j.cols, pg_task, &j);
+	}
+	return 0;
+}
+
 /* -- Causal attention ----------------------------------------------------- */
 
 struct att_job {
@@ -1603,12 +1683,38 @@ nn_linear_workers(float *out, const float *inp, const float *w,
 		linear_nt(out, inp, w, b, N, C, OC);
 		return;
 	}
+	/* many rows: packed panels, the same bits for any worker count */
+	if (N > NN_NT_ROWS && nn_matmul_many(out, OC, inp, C, &wt, 1, b, N, C,
+	    OC, NN_ACT_NONE) == 0)
+		return;
 	if (N < NN_GEMV_ROWS || (double)N * C * OC < 64e6) {
 		nn_matmul(out, inp, &wt, 1, b, N, C, OC);
 		return;
 	}
-	j.width = ((OC + nw - 1) / nw + 15) & ~15;
+	/* no memory for the panels: slices of OC alone, as nn_matmul */
+	j.width = ((OC + NN_SLICES - 1) / NN_SLICES + 15) & ~15;
+	(void)nw;
 	nn_parallel((OC + j.width - 1) / j.width, mm_sgemm_task, &j);
+}
+
+void
+nn_linear_act(float *out, const float *inp, const float *w, const float *b,
+    int N, int C, int OC, int act)
+{
+	nn_weight wt = {w, QKV_F32, OC, C};
+
+	if (N > NN_NT_ROWS && nn_matmul_many(out, OC, inp, C, &wt, 1, b, N, C,
+	    OC, act) == 0)
+		return;
+	nn_linear_workers(out, inp, w, NULL, N, C, OC);
+	if (act == NN_ACT_GELU_ERF && b != NULL) {
+		nn_bias_gelu_erf(out, b, N, OC);
+		return;
+	}
+	if (b != NULL)
+		for (int n = 0; n < N; n++)
+			nn_add(out + (size_t)n * OC, b, (size_t)OC);
+	nn_activate(out, (size_t)N * OC, act);
 }
 
 /* x (C) = LN(x + y + bias) * w + b in place; y, bias may be NULL.  Sums

@@ -422,6 +422,28 @@ void nn_gemm(float *out, int ldo, const float *inp, int lda,
     const nn_weight *w, int trans, const float *bias, int M, int K, int n0,
     int n1, float *scratch);
 size_t nn_gemm_scratch(void);
+/* The same product for many rows (hundreds and up), packed: W first made
+ * into panels of NN_PANEL columns (k-major, f32) by nn_pgemm_pack, panels
+ * [p0, p1) into bp (nn_pgemm_panels(N) * K * NN_PANEL floats, 64-byte
+ * aligned; tmp holds NN_PANEL * 1024 floats); then nn_pgemm computes
+ * C[m0..m1) x panels [p0, p1) = bias + A (M,K) . panels, each output its K
+ * products fused-multiply-added in order: the same bits for any split,
+ * tiling or ISA path, and as nn_gemm's broadcast tiles; act (NN_ACT_*)
+ * is applied to each tile as it is finished.  scratch holds
+ * nn_pgemm_scratch() floats.  nn_matmul_many runs both on the workers. */
+#define NN_PANEL 32
+size_t nn_pgemm_panels(int N);
+size_t nn_pgemm_scratch(void);
+void nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N,
+    int p0, int p1, float *tmp);
+void nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
+    const float *bias, int K, int N, int m0, int m1, int p0, int p1,
+    int act, float *scratch);
+/* out (M,N) at row stride ldo = act(bias + inp (M,K) op(W)), inp at lda,
+ * through nn_pgemm on the workers; -1 if the panel buffer cannot be had. */
+int nn_matmul_many(float *out, int ldo, const float *inp, int lda,
+    const nn_weight *w, int trans, const float *bias, int M, int K, int N,
+    int act);
 /* nn_matmul, then act (NN_ACT_*) on the output: in the GEMM path each
  * worker applies it to the columns it just made, while they are in cache. */
 enum { NN_ACT_NONE, NN_ACT_GELU_TANH, NN_ACT_GELU_ERF, NN_ACT_RELU };
@@ -450,6 +472,10 @@ void nn_attention_causal(float *out, const float *q, int ldq, const float *k,
  * results do not depend on the number of workers. */
 void nn_linear_workers(float *out, const float *inp, const float *w,
     const float *b, int N, int C, int OC);
+/* The same, then act (NN_ACT_*) on out: in the product's tiles when the
+ * rows are many, else in a pass of its own. */
+void nn_linear_act(float *out, const float *inp, const float *w,
+    const float *b, int N, int C, int OC, int act);
 /* The pieces of a bidirectional encoder layer, spread over the workers
  * (by rows, or by sequence and head), so with workers keep OpenBLAS at one
  * thread.  x (N,C) = LN(x + y + bias) * w + b; y and bias may be NULL. */
