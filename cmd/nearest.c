@@ -161,8 +161,9 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage(2);
-	if (nthr > 0)
-		nn_set_threads((int)nthr);
+	nn_set_threads(1);
+	if (nn_set_workers(nthr > 0 ? (int)nthr : qkv_ncpu(), &e) < 0)
+		errx(1, "%s", e.msg);
 
 	if ((ix = knn_index_open(argv, argc, col, &e)) == NULL)
 		errx(1, "%s", e.msg);

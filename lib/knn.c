@@ -62,12 +62,18 @@ knn_metric_parse(const char *name)
 }
 
 /* The one matrix product: tile = qs * x^T.  Shapes: qs (nq,dim), x
- * (nb,dim), tile (nq,nb). */
+ * (nb,dim), tile (nq,nb).  nn_matmul_many sums each score in the order of
+ * the dimensions whatever the row's place in the block, the batch or the
+ * worker count: identical rows score the same bits, so ties stay ties. */
 static void
 score_block(knn *s, const float *x)
 {
-	nn_sgemm(0, 1, s->nq, (int)s->nb, s->dim, 1.0f, s->qs, s->dim, x,
-	    s->dim, 0.0f, s->tile, (int)s->nb);
+	nn_weight w = {x, QKV_F32, (int)s->nb, s->dim};
+
+	if (nn_matmul_many(s->tile, (int)s->nb, s->qs, s->dim, &w, 1, NULL,
+	    s->nq, s->dim, (int)s->nb, NN_ACT_NONE) < 0)
+		nn_sgemm(0, 1, s->nq, (int)s->nb, s->dim, 1.0f, s->qs, s->dim,
+		    x, s->dim, 0.0f, s->tile, (int)s->nb);
 }
 
 /* Rows per block: the score tile stays within a few MB of cache and the
