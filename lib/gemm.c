@@ -291,7 +291,9 @@ pack(float *dst, float *tmp, const nn_weight *w, int trans, int k0, int kc,
 #ifndef DOT_KC
 #define DOT_KC 1024	/* a tile's rows of W: 16 KiB */
 #endif
+#ifndef DOT_AHEAD
 #define DOT_AHEAD 2	/* tiles */
+#endif
 
 /* One tile's work: C (mr,nr) (+)= A (mr, k0..k1) . W's nr rows^T. */
 struct dot {
@@ -738,17 +740,29 @@ tr16(float *dst, size_t ldd, const float *src, size_t lds, int nr, int nc,
 }
 #endif
 
+static void pack_panel(float *d, const nn_weight *w, int trans, int K, int N,
+    int p, float *tmp);
+
 /* Panels [p0, p1) of W (N columns of output) into bp, which holds
  * nn_pgemm_panels(N) * K * PG_NR floats; tmp: PG_NR * 1024 floats. */
 void
 nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N, int p0,
     int p1, float *tmp)
 {
+	for (int p = p0; p < p1; p++)
+		pack_panel(bp + (size_t)p * K * PG_NR, w, trans, K, N, p, tmp);
+}
+
+/* Panel p of W as (K, PG_NR) floats in d: W's rows n0.. (trans) or its
+ * columns n0.. (not), those past N 0; tmp: PG_NR * 1024 floats. */
+static void
+pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
+    float *tmp)
+{
 	size_t es = qkv_dtype_size(w->dtype);
 	const char *base = w->data;
 
-	for (int p = p0; p < p1; p++) {
-		float *d = bp + (size_t)p * K * PG_NR;
+	{
 		int n0 = p * PG_NR, nv = N - n0 < PG_NR ? N - n0 : PG_NR;
 #ifdef GM_X86
 		if (trans && w->dtype == QKV_F32 && nn_simd() == 2) {
@@ -769,7 +783,7 @@ nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N, int p0,
 				    (size_t)K + k, (size_t)K, nv > 16 ? nv - 16 : 0,
 				    kn, 0xffff);
 			}
-			continue;
+			return;
 		}
 #endif
 		if (!trans) {
@@ -781,7 +795,7 @@ nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N, int p0,
 				for (int j = nv; j < PG_NR; j++)
 					d[(size_t)k * PG_NR + j] = 0;
 			}
-			continue;
+			return;
 		}
 		/* W (N,K): rows n0..n0+nv, transposed 1024 columns at a time
 		 * through tmp (PG_NR rows of them) */
@@ -811,6 +825,8 @@ struct ptile {
 	const float *ap, *bp, *bias;
 	float *c;
 	size_t ldc;
+	const char *pf;		/* pfn lines from here to fetch into L2, */
+	int pfn, pfq;		/* pfq a step (spread over the kc steps) */
 };
 
 static void
@@ -863,6 +879,10 @@ ptile512_body(const struct ptile *t, const int MR)
 	}
 	for (int k = 0; k < t->kc; k++, ap += MR, bp += PG_NR) {
 		__m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+		if (t->pf != NULL)
+			for (int q = 0, l = k * t->pfq; q < t->pfq && l < t->pfn;
+			    q++, l++)
+				_mm_prefetch(t->pf + 64 * (size_t)l, _MM_HINT_T1);
 #pragma GCC unroll 14
 		for (int m = 0; m < MR; m++) {
 			__m512 a = _mm512_set1_ps(ap[m]);
@@ -911,6 +931,10 @@ ptile256_body(const struct ptile *t, const int MR)
 			    mk[j]) : _mm256_setzero_ps();
 	}
 	for (int k = 0; k < t->kc; k++, ap += MR, bp += PG_NR) {
+		if (t->pf != NULL)
+			for (int q = 0, l = k * t->pfq; q < t->pfq && l < t->pfn;
+			    q++, l++)
+				_mm_prefetch(t->pf + 64 * (size_t)l, _MM_HINT_T1);
 #pragma GCC unroll 3
 		for (int m = 0; m < MR; m++) {
 			__m256 a = _mm256_broadcast_ss(ap + m);
@@ -987,6 +1011,8 @@ nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
 	struct ptile t;
 
 	t.ldc = (size_t)ldc;
+	t.pf = NULL;
+	t.pfn = t.pfq = 0;
 	for (int k0 = 0; k0 < K; k0 += PG_KC) {
 		t.kc = K - k0 < PG_KC ? K - k0 : PG_KC;
 		t.accum = k0 > 0;
@@ -1036,6 +1062,113 @@ nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
 					t.ap += (size_t)t.mr * t.kc;
 				}
 			}
+		}
+	}
+}
+
+/* ---- a few hundred rows and fewer: A packed once, W a panel at a time ----
+ *
+ * With few rows each weight is used by few products, so packing all of W
+ * first (nn_pgemm) would read it from memory, write it and read it again.
+ * Here A is packed once for the whole of K, shared by all workers, in
+ * tiles of about equal rows (at most PG_MR512; nn_pgemm_packa), and each
+ * worker takes panels: it transposes a panel's PG_NR rows of W (K floats
+ * each, read where they lie) into its scratch and runs every tile over
+ * the whole of K at once, so C never leaves the registers, while the tiles
+ * fetch the next panel's rows of W into L2: the stream from memory goes on
+ * while the products run.  The same sums in the same order as nn_pgemm.
+ */
+
+/* Tile i of M rows in tiles of at most mr, about equal: its first row and
+ * its length. */
+static int
+jit_tile(int M, int mr, int i, int *len)
+{
+	int nt = (M + mr - 1) / mr, base = M / nt, extra = M % nt;
+
+	*len = base + (i < extra);
+	return i * base + (i < extra ? i : extra);
+}
+
+int
+nn_pgemm_tiles(int M)
+{
+	int simd = nn_simd();
+	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+
+	return (M + mr - 1) / mr;
+}
+
+void
+nn_pgemm_packa(float *ap, const float *A, int lda, int M, int K, int t0,
+    int t1)
+{
+	int simd = nn_simd();
+	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+
+	for (int i = t0; i < t1; i++) {
+		int r, m = jit_tile(M, mr, i, &r);
+		pack_a(ap + (size_t)m * K, A, (size_t)lda, m, m + r, 0, K, r);
+	}
+}
+
+size_t
+nn_pgemm_jit_scratch(int K)
+{
+	return (size_t)K * PG_NR + (size_t)PG_NR * 1024;
+}
+
+void
+nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
+    int trans, const float *bias, int M, int K, int N, int p0, int p1,
+    int act, float *scratch)
+{
+	int simd = nn_simd();
+	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int nt = (M + mr - 1) / mr;
+	float *bp = scratch, *tmp = scratch + (size_t)K * PG_NR;
+	size_t es = qkv_dtype_size(w->dtype);
+	/* the next panel's rows of W are contiguous only for [out, in] */
+	int lines = trans ? (int)(((size_t)PG_NR * K * es + 63) / 64) : 0;
+	struct ptile t;
+
+	t.ldc = (size_t)ldc;
+	t.kc = K;
+	t.accum = 0;
+	for (int p = p0; p < p1; p++) {
+		int n0 = p * PG_NR;
+		pack_panel(bp, w, trans, K, N, p, tmp);
+		t.nv = N - n0 < PG_NR ? N - n0 : PG_NR;
+		t.bp = bp;
+		t.bias = bias != NULL ? bias + n0 : NULL;
+		int more = p + 1 < p1 && trans && (p + 2) * PG_NR <= N;
+		for (int i = 0; i < nt; i++) {
+			int m = jit_tile(M, mr, i, &t.mr);
+			t.ap = ap + (size_t)m * K;
+			t.c = C + (size_t)m * ldc + n0;
+			t.pf = NULL;
+			t.pfn = t.pfq = 0;
+			if (more) {
+				/* tile i fetches its share of the next panel */
+				int l0 = (int)((long)lines * i / nt),
+				    l1 = (int)((long)lines * (i + 1) / nt);
+				t.pf = (const char *)w->data + (size_t)(n0 + PG_NR) *
+				    K * es + 64 * (size_t)l0;
+				t.pfn = l1 - l0;
+				t.pfq = (t.pfn + K - 1) / K;
+			}
+#ifdef GM_X86
+			if (simd == 2)
+				ptiles512[t.mr](&t);
+			else if (simd == 1)
+				ptiles256[t.mr](&t);
+			else
+#endif
+				ptile_c(&t);
+			if (act != NN_ACT_NONE)
+				for (int r = 0; r < t.mr; r++)
+					nn_activate(t.c + (size_t)r * ldc,
+					    (size_t)t.nv, act);
 		}
 	}
 }

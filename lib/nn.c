@@ -1069,8 +1069,11 @@ nn_matmul_act(float *out, const float *inp, const nn_weight *w, int trans,
 
 /* -- Many rows: packed panels (gemm.c) ------------------------------------ */
 
-/* W's panels, made by all workers together and then read by all: grown to
- * the largest weight seen, kept for the next call. */
+/* W's panels (or, for few rows, A's tiles), made by all workers together
+ * and then read by all: grown to the largest seen, kept for the next call. */
+#ifndef NN_JIT_ROWS
+#define NN_JIT_ROWS 1024	/* rows up to which A is packed instead of W */
+#endif
 static float *pg_buf;
 static size_t pg_cap;		/* floats */
 
@@ -1092,6 +1095,28 @@ pg_pack_task(void *arg, int t, float *scratch)
 	int p0 = t * j->per, p1 = p0 + j->per < j->np ? p0 + j->per : j->np;
 
 	nn_pgemm_pack(j->bp, j->w, j->trans, j->K, j->N, p0, p1, scratch);
+}
+
+/* A's tiles for nn_pgemm_jit, per task */
+static void
+pg_packa_task(void *arg, int t, float *scratch)
+{
+	struct pg_job *j = arg;
+	int t0 = t * j->per, nt = nn_pgemm_tiles(j->M);
+	int t1 = t0 + j->per < nt ? t0 + j->per : nt;
+
+	(void)scratch;
+	nn_pgemm_packa(j->bp, j->inp, j->lda, j->M, j->K, t0, t1);
+}
+
+static void
+pg_jit_task(void *arg, int t, float *scratch)
+{
+	struct pg_job *j = arg;
+	int p0 = t * j->cols, p1 = p0 + j->cols < j->np ? p0 + j->cols : j->np;
+
+	nn_pgemm_jit(j->out, j->ldo, j->bp, j->w, j->trans, j->bias, j->M,
+	    j->K, j->N, p0, p1, j->act, scratch);
 }
 
 static void
@@ -1123,6 +1148,8 @@ nn_matmul_many(float *out, int ldo, const float *inp, int lda,
 
 	if (M <= 0 || N <= 0)
 		return 0;
+	if (M <= NN_JIT_ROWS && nn_pgemm_jit_scratch(K) <= NN_SCRATCH)
+		need = (size_t)M * K;	/* A packed, W a panel at a time */
 	if (need > pg_cap) {
 		free(pg_buf);
 		pg_cap = 0;
@@ -1133,6 +1160,14 @@ nn_matmul_many(float *out, int ldo, const float *inp, int lda,
 	}
 	j.bp = pg_buf;
 	j.np = (int)nn_pgemm_panels(N);
+	if (M <= NN_JIT_ROWS && nn_pgemm_jit_scratch(K) <= NN_SCRATCH) {
+		int tiles = nn_pgemm_tiles(M);
+		j.per = (tiles + nt - 1) / nt;
+		nn_parallel((tiles + j.per - 1) / j.per, pg_packa_task, &j);
+		j.cols = (j.np + nt - 1) / nt;
+		nn_parallel((j.np + j.cols - 1) / j.cols, pg_jit_task, &j);
+		return 0;
+	}
 	j.per = (j.np + nt - 1) / nt;
 	nn_parallel((j.np + j.per - 1) / j.per, pg_pack_task, &j);
 	/* by rows when each task gets several tiles of them (each packs
@@ -1584,15 +1619,11 @@ nn_l2_normalize(float *x, int rows, int n, float eps)
 
 /*
  * out (N,OC) = inp (N,C) w^T + b for an f32 Linear weight w (OC,C), over
- * the workers.  Every task's sgemm packs the whole input, so a large
- * product goes in as few column slices as there are workers (a profile
- * of bert-base showed 10% of the time packing the input for nn_matmul's
- * six).  Products that large never take OpenBLAS's small-matrix path, so
- * each output is summed in the same order whatever the slicing: results
- * still do not depend on the number of workers.  Smaller products go
- * through nn_matmul, and a few rows (up to NN_NT_ROWS) through nn_gemm,
- * whose dot products read W where it lies (BLAS would pack all of it on
- * every call, as long as the product itself at 16 rows).
+ * the workers; results do not depend on their number.  From NN_MANY_ROWS
+ * rows on through nn_matmul_many (packed panels, gemm.c); fewer rows (from
+ * NN_GEMV_ROWS) through nn_gemm, whose dot products read W where it lies;
+ * one to three rows through nn_matmul's GEMV.  The sgemm slices at the end
+ * are what is left if nn_matmul_many has no memory for its panels.
  */
 /* Rows up to which nn_linear_workers's products go through nn_gemm. */
 #ifndef NN_NT_ROWS
@@ -1670,30 +1701,37 @@ linear_nt(float *out, const float *inp, const float *w, const float *b,
 	}
 }
 
+/* Rows from which nn_linear_workers's products go through
+ * nn_matmul_many: below, W's rows read in place as dot products stream
+ * from memory faster than panels are made (bert-base, 2 workers: 1171
+ * against 934 tokens/s of products at 16 rows; 1807 against 1712 at 64,
+ * 2093 against 1764 at 128). */
+#ifndef NN_MANY_ROWS
+#define NN_MANY_ROWS 64
+#endif
+
 void
 nn_linear_workers(float *out, const float *inp, const float *w,
     const float *b, int N, int C, int OC)
 {
 	nn_weight wt = {w, QKV_F32, OC, C};
 	struct mm_job j = {out, inp, &wt, 1, b, N, C, OC, 0, 1, C, NULL};
-	int nw = nn_get_workers();
 
+	/* many rows: packed panels, the same bits for any worker count */
+	if (N >= NN_MANY_ROWS && nn_matmul_many(out, OC, inp, C, &wt, 1, b, N,
+	    C, OC, NN_ACT_NONE) == 0)
+		return;
 	if (N >= NN_GEMV_ROWS && N <= NN_NT_ROWS && C + 16 <= NN_SCRATCH) {
 		/* a few rows: W read in place, no packing (gemm.c) */
 		linear_nt(out, inp, w, b, N, C, OC);
 		return;
 	}
-	/* many rows: packed panels, the same bits for any worker count */
-	if (N > NN_NT_ROWS && nn_matmul_many(out, OC, inp, C, &wt, 1, b, N, C,
-	    OC, NN_ACT_NONE) == 0)
-		return;
 	if (N < NN_GEMV_ROWS || (double)N * C * OC < 64e6) {
 		nn_matmul(out, inp, &wt, 1, b, N, C, OC);
 		return;
 	}
 	/* no memory for the panels: slices of OC alone, as nn_matmul */
 	j.width = ((OC + NN_SLICES - 1) / NN_SLICES + 15) & ~15;
-	(void)nw;
 	nn_parallel((OC + j.width - 1) / j.width, mm_sgemm_task, &j);
 }
 
@@ -1703,8 +1741,8 @@ nn_linear_act(float *out, const float *inp, const float *w, const float *b,
 {
 	nn_weight wt = {w, QKV_F32, OC, C};
 
-	if (N > NN_NT_ROWS && nn_matmul_many(out, OC, inp, C, &wt, 1, b, N, C,
-	    OC, act) == 0)
+	if (N >= NN_MANY_ROWS && nn_matmul_many(out, OC, inp, C, &wt, 1, b, N,
+	    C, OC, act) == 0)
 		return;
 	nn_linear_workers(out, inp, w, NULL, N, C, OC);
 	if (act == NN_ACT_GELU_ERF && b != NULL) {

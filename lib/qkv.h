@@ -439,6 +439,18 @@ void nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N,
 void nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
     const float *bias, int K, int N, int m0, int m1, int p0, int p1,
     int act, float *scratch);
+/* For up to a few hundred rows: nn_pgemm_packa packs tiles [t0, t1) of
+ * the nn_pgemm_tiles(M) tiles of A (M,K) for the whole of K into ap (M * K
+ * floats), then nn_pgemm_jit computes panels [p0, p1) from it, packing one
+ * panel of W at a time into scratch (nn_pgemm_jit_scratch(K) floats) while
+ * fetching the next: the same bits as nn_pgemm. */
+int nn_pgemm_tiles(int M);
+void nn_pgemm_packa(float *ap, const float *A, int lda, int M, int K, int t0,
+    int t1);
+size_t nn_pgemm_jit_scratch(int K);
+void nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
+    int trans, const float *bias, int M, int K, int N, int p0, int p1,
+    int act, float *scratch);
 /* out (M,N) at row stride ldo = act(bias + inp (M,K) op(W)), inp at lda,
  * through nn_pgemm on the workers; -1 if the panel buffer cannot be had. */
 int nn_matmul_many(float *out, int ldo, const float *inp, int lda,
