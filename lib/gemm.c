@@ -741,7 +741,7 @@ tr16(float *dst, size_t ldd, const float *src, size_t lds, int nr, int nc,
 #endif
 
 static void pack_panel(float *d, const nn_weight *w, int trans, int K, int N,
-    int p, float *tmp);
+    size_t ldw, int p, float *tmp);
 
 /* Panels [p0, p1) of W (N columns of output) into bp, which holds
  * nn_pgemm_panels(N) * K * PG_NR floats; tmp: PG_NR * 1024 floats. */
@@ -750,14 +750,16 @@ nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N, int p0,
     int p1, float *tmp)
 {
 	for (int p = p0; p < p1; p++)
-		pack_panel(bp + (size_t)p * K * PG_NR, w, trans, K, N, p, tmp);
+		pack_panel(bp + (size_t)p * K * PG_NR, w, trans, K, N,
+		    trans ? (size_t)K : (size_t)N, p, tmp);
 }
 
 /* Panel p of W as (K, PG_NR) floats in d: W's rows n0.. (trans) or its
- * columns n0.. (not), those past N 0; tmp: PG_NR * 1024 floats. */
+ * columns n0.. (not), those past N 0; W's rows ldw elements apart; tmp:
+ * PG_NR * 1024 floats. */
 static void
-pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
-    float *tmp)
+pack_panel(float *d, const nn_weight *w, int trans, int K, int N, size_t ldw,
+    int p, float *tmp)
 {
 	size_t es = qkv_dtype_size(w->dtype);
 	const char *base = w->data;
@@ -767,7 +769,7 @@ pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
 #ifdef GM_X86
 		if (trans && w->dtype == QKV_F32 && nn_simd() == 2) {
 			/* two 16-row halves of the panel, 16 of K at a time */
-			const float *r = (const float *)w->data + (size_t)n0 * K;
+			const float *r = (const float *)w->data + (size_t)n0 * ldw;
 			for (int k = 0; k < K; k += 16) {
 				int kn = K - k < 16 ? K - k : 16;
 				/* 32 streams are more than the hardware
@@ -775,13 +777,13 @@ pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
 				if (k + 64 < K)
 					for (int j = 0; j < nv; j++)
 						_mm_prefetch((const char *)(r +
-						    (size_t)j * K + k + 64),
+						    (size_t)j * ldw + k + 64),
 						    _MM_HINT_T0);
-				tr16(d + (size_t)k * PG_NR, PG_NR, r + k, (size_t)K,
+				tr16(d + (size_t)k * PG_NR, PG_NR, r + k, ldw,
 				    nv < 16 ? nv : 16, kn, 0xffff);
 				tr16(d + (size_t)k * PG_NR + 16, PG_NR, r + 16 *
-				    (size_t)K + k, (size_t)K, nv > 16 ? nv - 16 : 0,
-				    kn, 0xffff);
+				    ldw + k, ldw, nv > 16 ? nv - 16 : 0, kn,
+				    0xffff);
 			}
 			return;
 		}
@@ -790,7 +792,7 @@ pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
 			/* W (K,N): each k's run of nv columns */
 			for (int k = 0; k < K; k++) {
 				nn_widen(d + (size_t)k * PG_NR, base +
-				    ((size_t)k * N + n0) * es, w->dtype,
+				    ((size_t)k * ldw + n0) * es, w->dtype,
 				    (size_t)nv);
 				for (int j = nv; j < PG_NR; j++)
 					d[(size_t)k * PG_NR + j] = 0;
@@ -804,7 +806,7 @@ pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
 			for (int j = 0; j < PG_NR; j++) {
 				float *t = tmp + (size_t)j * 1024;
 				if (j < nv)
-					nn_widen(t, base + ((size_t)(n0 + j) * K +
+					nn_widen(t, base + ((size_t)(n0 + j) * ldw +
 					    k0) * es, w->dtype, (size_t)kn);
 				else
 					memset(t, 0, (size_t)kn * sizeof *t);
@@ -1137,7 +1139,8 @@ nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
 	t.accum = 0;
 	for (int p = p0; p < p1; p++) {
 		int n0 = p * PG_NR;
-		pack_panel(bp, w, trans, K, N, p, tmp);
+		pack_panel(bp, w, trans, K, N, trans ? (size_t)K : (size_t)N, p,
+		    tmp);
 		t.nv = N - n0 < PG_NR ? N - n0 : PG_NR;
 		t.bp = bp;
 		t.bias = bias != NULL ? bias + n0 : NULL;
@@ -1169,6 +1172,69 @@ nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
 				for (int r = 0; r < t.mr; r++)
 					nn_activate(t.c + (size_t)r * ldc,
 					    (size_t)t.nv, act);
+		}
+	}
+}
+
+/* The tiles of A (M,K) for the whole of K, at ap. */
+static void
+pack_tiles(float *ap, const float *A, size_t lda, int M, int K, int mr)
+{
+	int nt = (M + mr - 1) / mr;
+
+	for (int i = 0; i < nt; i++) {
+		int r, m = jit_tile(M, mr, i, &r);
+		pack_a(ap + (size_t)m * K, A, lda, m, m + r, 0, K, r);
+	}
+}
+
+size_t
+nn_pgemm_small_scratch(int M, int K)
+{
+	/* A's tiles, rounded to whole lines so the panel stays aligned,
+	 * one panel, and pack_panel's tmp */
+	return ((size_t)M * K + 15) / 16 * 16 + (size_t)K * PG_NR +
+	    (size_t)PG_NR * 1024;
+}
+
+void
+nn_pgemm_small(float *C, int ldc, const float *A, int lda, const float *W,
+    int ldw, int trans, int M, int K, int N, float *scratch)
+{
+	int simd = nn_simd();
+	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int nt = (M + mr - 1) / mr;
+	float *ap = scratch, *bp = scratch + ((size_t)M * K + 15) / 16 * 16;
+	nn_weight w = {W, QKV_F32, trans ? N : K, ldw};
+	struct ptile t;
+
+	if (M <= 0 || N <= 0)
+		return;
+	pack_tiles(ap, A, (size_t)lda, M, K, mr);
+	t.ldc = (size_t)ldc;
+	t.kc = K;
+	t.accum = 0;
+	t.bias = NULL;
+	t.pf = NULL;
+	t.pfn = t.pfq = 0;
+	for (int p = 0; p * PG_NR < N; p++) {
+		int n0 = p * PG_NR;
+		pack_panel(bp, &w, trans, K, N, (size_t)ldw, p, bp + (size_t)K *
+		    PG_NR);
+		t.nv = N - n0 < PG_NR ? N - n0 : PG_NR;
+		t.bp = bp;
+		for (int i = 0; i < nt; i++) {
+			int m = jit_tile(M, mr, i, &t.mr);
+			t.ap = ap + (size_t)m * K;
+			t.c = C + (size_t)m * ldc + n0;
+#ifdef GM_X86
+			if (simd == 2)
+				ptiles512[t.mr](&t);
+			else if (simd == 1)
+				ptiles256[t.mr](&t);
+			else
+#endif
+				ptile_c(&t);
 		}
 	}
 }

@@ -1897,6 +1897,25 @@ struct enc_att_job {
 	float scale;
 };
 
+/* enc_att_task through sgemm, for sequences too long for its packing
+ * space beside a row of scores. */
+static void
+enc_att_sgemm(const struct enc_att_job *j, int s, int h, float *att)
+{
+	int T = j->len[s], hd = j->hd;
+	size_t o = j->off[s], col = (size_t)h * hd;
+	int R = NN_SCRATCH / T < T ? NN_SCRATCH / T : T;
+
+	for (int r0 = 0; r0 < T; r0 += R) {
+		int nr = T - r0 < R ? T - r0 : R;
+		nn_sgemm(0, 1, nr, T, hd, j->scale, j->q + (o + r0) * j->ld +
+		    col, j->ld, j->k + o * j->ld + col, j->ld, 0.0f, att, T);
+		nn_softmax_fast(att, nr, T);
+		nn_sgemm(0, 0, nr, hd, T, 1.0f, att, T, j->v + o * j->ld + col,
+		    j->ld, 0.0f, j->out + (o + r0) * j->ldo + col, j->ldo);
+	}
+}
+
 /* One (sequence, head): scores, softmax and weighted values, in blocks of
  * query rows so that the scores fit the worker's scratch. */
 static void
@@ -1909,17 +1928,31 @@ enc_att_task(void *arg, int t, float *att)
 
 	if (T <= 0)
 		return;
-	R = NN_SCRATCH / T < T ? NN_SCRATCH / T : T;
+	/* the scores, then the packing space of the larger product */
+	int kmax = T > hd ? T : hd;
+	if (nn_pgemm_small_scratch(1, kmax) + (size_t)T + 32 > NN_SCRATCH) {
+		enc_att_sgemm(j, s, h, att);	/* very long sequences */
+		return;
+	}
+	R = (int)((NN_SCRATCH - nn_pgemm_small_scratch(0, kmax) - 32) /
+	    (size_t)(T + kmax));
+	R = R > T ? T : R < 1 ? 1 : R;
+	float *ps = att + ((size_t)R * T + 15) / 16 * 16;
 
 	for (int r0 = 0; r0 < T; r0 += R) {
 		int nr = T - r0 < R ? T - r0 : R;
-		/* att (nr,T) = q_h (nr,hd) k_h^T (hd,T) * scale */
-		nn_sgemm(0, 1, nr, T, hd, j->scale, j->q + (o + r0) * j->ld +
-		    col, j->ld, j->k + o * j->ld + col, j->ld, 0.0f, att, T);
+		/* att (nr,T) = q_h (nr,hd) k_h^T (hd,T) * scale: gemm.c's
+		 * kernels, not sgemm, so the bits do not depend on
+		 * OpenBLAS's choices (and its Haswell kernels were the
+		 * slower here) */
+		nn_pgemm_small(att, T, j->q + (o + r0) * j->ld + col, j->ld,
+		    j->k + o * j->ld + col, j->ld, 1, nr, hd, T, ps);
+		for (size_t i = 0; i < (size_t)nr * T; i++)
+			att[i] *= j->scale;
 		nn_softmax_fast(att, nr, T);
 		/* out_h (nr,hd) = att (nr,T) v_h (T,hd) */
-		nn_sgemm(0, 0, nr, hd, T, 1.0f, att, T, j->v + o * j->ld + col,
-		    j->ld, 0.0f, j->out + (o + r0) * j->ldo + col, j->ldo);
+		nn_pgemm_small(j->out + (o + r0) * j->ldo + col, j->ldo, att, T,
+		    j->v + o * j->ld + col, j->ld, 0, nr, T, hd, ps);
 	}
 }
 

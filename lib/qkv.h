@@ -451,6 +451,13 @@ size_t nn_pgemm_jit_scratch(int K);
 void nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
     int trans, const float *bias, int M, int K, int N, int p0, int p1,
     int act, float *scratch);
+/* C (M,N) at ldc = A (M,K) op(W) on the calling thread, f32 W with rows
+ * ldw floats apart: trans 0 W (K,N), trans 1 W (N,K); for attention's
+ * small products, in nn_pgemm's order.  scratch: nn_pgemm_small_scratch(M,
+ * K) floats, 64-byte aligned. */
+size_t nn_pgemm_small_scratch(int M, int K);
+void nn_pgemm_small(float *C, int ldc, const float *A, int lda, const float *W,
+    int ldw, int trans, int M, int K, int N, float *scratch);
 /* out (M,N) at row stride ldo = act(bias + inp (M,K) op(W)), inp at lda,
  * through nn_pgemm on the workers; -1 if the panel buffer cannot be had. */
 int nn_matmul_many(float *out, int ldo, const float *inp, int lda,
