@@ -741,7 +741,7 @@ tr16(float *dst, size_t ldd, const float *src, size_t lds, int nr, int nc,
 #endif
 
 static void pack_panel(float *d, const nn_weight *w, int trans, int K, int N,
-    size_t ldw, int p, float *tmp);
+    int p, float *tmp);
 
 /* Panels [p0, p1) of W (N columns of output) into bp, which holds
  * nn_pgemm_panels(N) * K * PG_NR floats; tmp: PG_NR * 1024 floats. */
@@ -750,72 +750,69 @@ nn_pgemm_pack(float *bp, const nn_weight *w, int trans, int K, int N, int p0,
     int p1, float *tmp)
 {
 	for (int p = p0; p < p1; p++)
-		pack_panel(bp + (size_t)p * K * PG_NR, w, trans, K, N,
-		    trans ? (size_t)K : (size_t)N, p, tmp);
+		pack_panel(bp + (size_t)p * K * PG_NR, w, trans, K, N, p, tmp);
 }
 
 /* Panel p of W as (K, PG_NR) floats in d: W's rows n0.. (trans) or its
- * columns n0.. (not), those past N 0; W's rows ldw elements apart; tmp:
- * PG_NR * 1024 floats. */
+ * columns n0.. (not), those past N 0.  W's rows are w->cols elements
+ * apart (more than K or N for a slice of a wider matrix); tmp: PG_NR *
+ * 1024 floats. */
 static void
-pack_panel(float *d, const nn_weight *w, int trans, int K, int N, size_t ldw,
-    int p, float *tmp)
+pack_panel(float *d, const nn_weight *w, int trans, int K, int N, int p,
+    float *tmp)
 {
-	size_t es = qkv_dtype_size(w->dtype);
+	size_t es = qkv_dtype_size(w->dtype), ldw = (size_t)w->cols;
 	const char *base = w->data;
-
-	{
-		int n0 = p * PG_NR, nv = N - n0 < PG_NR ? N - n0 : PG_NR;
+	int n0 = p * PG_NR, nv = N - n0 < PG_NR ? N - n0 : PG_NR;
 #ifdef GM_X86
-		if (trans && w->dtype == QKV_F32 && nn_simd() == 2) {
-			/* two 16-row halves of the panel, 16 of K at a time */
-			const float *r = (const float *)w->data + (size_t)n0 * ldw;
-			for (int k = 0; k < K; k += 16) {
-				int kn = K - k < 16 ? K - k : 16;
-				/* 32 streams are more than the hardware
-				 * prefetchers follow: fetch 4 lines ahead */
-				if (k + 64 < K)
-					for (int j = 0; j < nv; j++)
-						_mm_prefetch((const char *)(r +
-						    (size_t)j * ldw + k + 64),
-						    _MM_HINT_T0);
-				tr16(d + (size_t)k * PG_NR, PG_NR, r + k, ldw,
-				    nv < 16 ? nv : 16, kn, 0xffff);
-				tr16(d + (size_t)k * PG_NR + 16, PG_NR, r + 16 *
-				    ldw + k, ldw, nv > 16 ? nv - 16 : 0, kn,
-				    0xffff);
-			}
-			return;
+	if (trans && w->dtype == QKV_F32 && nn_simd() == 2) {
+		/* two 16-row halves of the panel, 16 of K at a time */
+		const float *r = (const float *)w->data + (size_t)n0 * ldw;
+		for (int k = 0; k < K; k += 16) {
+			int kn = K - k < 16 ? K - k : 16;
+			/* 32 streams are more than the hardware
+			 * prefetchers follow: fetch 4 lines ahead */
+			if (k + 64 < K)
+				for (int j = 0; j < nv; j++)
+					_mm_prefetch((const char *)(r +
+					    (size_t)j * ldw + k + 64),
+					    _MM_HINT_T0);
+			tr16(d + (size_t)k * PG_NR, PG_NR, r + k, ldw,
+			    nv < 16 ? nv : 16, kn, 0xffff);
+			tr16(d + (size_t)k * PG_NR + 16, PG_NR, r + 16 *
+			    ldw + k, ldw, nv > 16 ? nv - 16 : 0, kn,
+			    0xffff);
 		}
+		return;
+	}
 #endif
-		if (!trans) {
-			/* W (K,N): each k's run of nv columns */
-			for (int k = 0; k < K; k++) {
-				nn_widen(d + (size_t)k * PG_NR, base +
-				    ((size_t)k * ldw + n0) * es, w->dtype,
-				    (size_t)nv);
-				for (int j = nv; j < PG_NR; j++)
-					d[(size_t)k * PG_NR + j] = 0;
-			}
-			return;
+	if (!trans) {
+		/* W (K,N): each k's run of nv columns */
+		for (int k = 0; k < K; k++) {
+			nn_widen(d + (size_t)k * PG_NR, base +
+			    ((size_t)k * ldw + n0) * es, w->dtype,
+			    (size_t)nv);
+			for (int j = nv; j < PG_NR; j++)
+				d[(size_t)k * PG_NR + j] = 0;
 		}
-		/* W (N,K): rows n0..n0+nv, transposed 1024 columns at a time
-		 * through tmp (PG_NR rows of them) */
-		for (int k0 = 0; k0 < K; k0 += 1024) {
-			int kn = K - k0 < 1024 ? K - k0 : 1024;
-			for (int j = 0; j < PG_NR; j++) {
-				float *t = tmp + (size_t)j * 1024;
-				if (j < nv)
-					nn_widen(t, base + ((size_t)(n0 + j) * ldw +
-					    k0) * es, w->dtype, (size_t)kn);
-				else
-					memset(t, 0, (size_t)kn * sizeof *t);
-			}
-			for (int k = 0; k < kn; k++) {
-				float *r = d + (size_t)(k0 + k) * PG_NR;
-				for (int j = 0; j < PG_NR; j++)
-					r[j] = tmp[(size_t)j * 1024 + k];
-			}
+		return;
+	}
+	/* W (N,K): rows n0..n0+nv, transposed 1024 columns at a time
+	 * through tmp (PG_NR rows of them) */
+	for (int k0 = 0; k0 < K; k0 += 1024) {
+		int kn = K - k0 < 1024 ? K - k0 : 1024;
+		for (int j = 0; j < PG_NR; j++) {
+			float *t = tmp + (size_t)j * 1024;
+			if (j < nv)
+				nn_widen(t, base + ((size_t)(n0 + j) * ldw +
+				    k0) * es, w->dtype, (size_t)kn);
+			else
+				memset(t, 0, (size_t)kn * sizeof *t);
+		}
+		for (int k = 0; k < kn; k++) {
+			float *r = d + (size_t)(k0 + k) * PG_NR;
+			for (int j = 0; j < PG_NR; j++)
+				r[j] = tmp[(size_t)j * 1024 + k];
 		}
 	}
 }
@@ -966,6 +963,30 @@ static void (*const ptiles256[PG_MR256 + 1])(const struct ptile *) = {NULL,
     ptile256_1, ptile256_2, ptile256_3};
 #endif
 
+/* Rows of a tile on this CPU's path. */
+static int
+pg_mr(int simd)
+{
+	return simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+}
+
+static void
+run_tile(int simd, const struct ptile *t)
+{
+#ifdef GM_X86
+	if (simd == 2) {
+		ptiles512[t->mr](t);
+		return;
+	}
+	if (simd == 1) {
+		ptiles256[t->mr](t);
+		return;
+	}
+#endif
+	(void)simd;
+	ptile_c(t);
+}
+
 size_t
 nn_pgemm_scratch(void)
 {
@@ -1007,8 +1028,7 @@ nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
     const float *bias, int K, int N, int m0, int m1, int p0, int p1,
     int act, float *scratch)
 {
-	int simd = nn_simd();
-	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int simd = nn_simd(), mr = pg_mr(simd);
 	int mc = PG_MC / mr * mr;
 	struct ptile t;
 
@@ -1048,14 +1068,7 @@ nn_pgemm(float *C, int ldc, const float *A, int lda, const float *bp,
 						__builtin_prefetch(A + (size_t)(ni0 +
 						    pl / lpr) * lda + nk0 + 16 *
 						    (pl % lpr), 0, 2);
-#ifdef GM_X86
-					if (simd == 2)
-						ptiles512[t.mr](&t);
-					else if (simd == 1)
-						ptiles256[t.mr](&t);
-					else
-#endif
-						ptile_c(&t);
+					run_tile(simd, &t);
 					/* the activation while the tile is in L1 */
 					if (act != NN_ACT_NONE && k0 + t.kc >= K)
 						for (int m = 0; m < t.mr; m++)
@@ -1095,8 +1108,7 @@ jit_tile(int M, int mr, int i, int *len)
 int
 nn_pgemm_tiles(int M)
 {
-	int simd = nn_simd();
-	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int simd = nn_simd(), mr = pg_mr(simd);
 
 	return (M + mr - 1) / mr;
 }
@@ -1105,8 +1117,7 @@ void
 nn_pgemm_packa(float *ap, const float *A, int lda, int M, int K, int t0,
     int t1)
 {
-	int simd = nn_simd();
-	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int simd = nn_simd(), mr = pg_mr(simd);
 
 	for (int i = t0; i < t1; i++) {
 		int r, m = jit_tile(M, mr, i, &r);
@@ -1125,13 +1136,14 @@ nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
     int trans, const float *bias, int M, int K, int N, int p0, int p1,
     int act, float *scratch)
 {
-	int simd = nn_simd();
-	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
+	int simd = nn_simd(), mr = pg_mr(simd);
 	int nt = (M + mr - 1) / mr;
 	float *bp = scratch, *tmp = scratch + (size_t)K * PG_NR;
 	size_t es = qkv_dtype_size(w->dtype);
-	/* the next panel's rows of W are contiguous only for [out, in] */
-	int lines = trans ? (int)(((size_t)PG_NR * K * es + 63) / 64) : 0;
+	/* the next panel's rows of W lie together only for [out, in] rows
+	 * of K elements */
+	int lines = trans && w->cols == K ? (int)(((size_t)PG_NR * K * es +
+	    63) / 64) : 0;
 	struct ptile t;
 
 	t.ldc = (size_t)ldc;
@@ -1139,12 +1151,11 @@ nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
 	t.accum = 0;
 	for (int p = p0; p < p1; p++) {
 		int n0 = p * PG_NR;
-		pack_panel(bp, w, trans, K, N, trans ? (size_t)K : (size_t)N, p,
-		    tmp);
+		pack_panel(bp, w, trans, K, N, p, tmp);
 		t.nv = N - n0 < PG_NR ? N - n0 : PG_NR;
 		t.bp = bp;
 		t.bias = bias != NULL ? bias + n0 : NULL;
-		int more = p + 1 < p1 && trans && (p + 2) * PG_NR <= N;
+		int more = lines > 0 && p + 1 < p1 && (p + 2) * PG_NR <= N;
 		for (int i = 0; i < nt; i++) {
 			int m = jit_tile(M, mr, i, &t.mr);
 			t.ap = ap + (size_t)m * K;
@@ -1160,31 +1171,12 @@ nn_pgemm_jit(float *C, int ldc, const float *ap, const nn_weight *w,
 				t.pfn = l1 - l0;
 				t.pfq = (t.pfn + K - 1) / K;
 			}
-#ifdef GM_X86
-			if (simd == 2)
-				ptiles512[t.mr](&t);
-			else if (simd == 1)
-				ptiles256[t.mr](&t);
-			else
-#endif
-				ptile_c(&t);
+			run_tile(simd, &t);
 			if (act != NN_ACT_NONE)
 				for (int r = 0; r < t.mr; r++)
 					nn_activate(t.c + (size_t)r * ldc,
 					    (size_t)t.nv, act);
 		}
-	}
-}
-
-/* The tiles of A (M,K) for the whole of K, at ap. */
-static void
-pack_tiles(float *ap, const float *A, size_t lda, int M, int K, int mr)
-{
-	int nt = (M + mr - 1) / mr;
-
-	for (int i = 0; i < nt; i++) {
-		int r, m = jit_tile(M, mr, i, &r);
-		pack_a(ap + (size_t)m * K, A, lda, m, m + r, 0, K, r);
 	}
 }
 
@@ -1201,40 +1193,12 @@ void
 nn_pgemm_small(float *C, int ldc, const float *A, int lda, const float *W,
     int ldw, int trans, int M, int K, int N, float *scratch)
 {
-	int simd = nn_simd();
-	int mr = simd == 2 ? PG_MR512 : simd == 1 ? PG_MR256 : 4;
-	int nt = (M + mr - 1) / mr;
 	float *ap = scratch, *bp = scratch + ((size_t)M * K + 15) / 16 * 16;
 	nn_weight w = {W, QKV_F32, trans ? N : K, ldw};
-	struct ptile t;
 
 	if (M <= 0 || N <= 0)
 		return;
-	pack_tiles(ap, A, (size_t)lda, M, K, mr);
-	t.ldc = (size_t)ldc;
-	t.kc = K;
-	t.accum = 0;
-	t.bias = NULL;
-	t.pf = NULL;
-	t.pfn = t.pfq = 0;
-	for (int p = 0; p * PG_NR < N; p++) {
-		int n0 = p * PG_NR;
-		pack_panel(bp, &w, trans, K, N, (size_t)ldw, p, bp + (size_t)K *
-		    PG_NR);
-		t.nv = N - n0 < PG_NR ? N - n0 : PG_NR;
-		t.bp = bp;
-		for (int i = 0; i < nt; i++) {
-			int m = jit_tile(M, mr, i, &t.mr);
-			t.ap = ap + (size_t)m * K;
-			t.c = C + (size_t)m * ldc + n0;
-#ifdef GM_X86
-			if (simd == 2)
-				ptiles512[t.mr](&t);
-			else if (simd == 1)
-				ptiles256[t.mr](&t);
-			else
-#endif
-				ptile_c(&t);
-		}
-	}
+	nn_pgemm_packa(ap, A, lda, M, K, 0, nn_pgemm_tiles(M));
+	nn_pgemm_jit(C, ldc, ap, &w, trans, NULL, M, K, N, 0,
+	    (int)nn_pgemm_panels(N), NN_ACT_NONE, bp);
 }

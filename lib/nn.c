@@ -1143,13 +1143,14 @@ nn_matmul_many(float *out, int ldo, const float *inp, int lda,
 {
 	struct pg_job j = {out, NULL, inp, bias, w, ldo, lda, trans, M, K, N,
 	    act, 0, 0, 0, 0};
-	size_t need = nn_pgemm_panels(N) * (size_t)K * NN_PANEL;
 	int nw = nn_get_workers(), nt = 4 * nw;
+	/* few rows: A packed, W a panel at a time; else W packed first */
+	int jit = M <= NN_JIT_ROWS && nn_pgemm_jit_scratch(K) <= NN_SCRATCH;
+	size_t need = jit ? (size_t)M * K : nn_pgemm_panels(N) * (size_t)K *
+	    NN_PANEL;
 
 	if (M <= 0 || N <= 0)
 		return 0;
-	if (M <= NN_JIT_ROWS && nn_pgemm_jit_scratch(K) <= NN_SCRATCH)
-		need = (size_t)M * K;	/* A packed, W a panel at a time */
 	if (need > pg_cap) {
 		free(pg_buf);
 		pg_cap = 0;
@@ -1160,7 +1161,7 @@ nn_matmul_many(float *out, int ldo, const float *inp, int lda,
 	}
 	j.bp = pg_buf;
 	j.np = (int)nn_pgemm_panels(N);
-	if (M <= NN_JIT_ROWS && nn_pgemm_jit_scratch(K) <= NN_SCRATCH) {
+	if (jit) {
 		int tiles = nn_pgemm_tiles(M);
 		j.per = (tiles + nt - 1) / nt;
 		nn_parallel((tiles + j.per - 1) / j.per, pg_packa_task, &j);
